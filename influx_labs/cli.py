@@ -1,0 +1,178 @@
+"""``influx-labs``: start, stop and inspect the lab services.
+
+``up`` uses Docker Compose where an engine answers and the native processes
+otherwise; either way the settings the labs read are in ``.env``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .services import ServiceError, choose_backend
+from .services.external import settings_endpoints
+from .services.native import NativeStack, detached_state, stop_detached
+from .settings import REPO_ROOT, Settings, env_file, load_settings, write_env_file
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+console = Console()
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+
+
+class UpBackend(StrEnum):
+    auto = "auto"
+    docker = "docker"
+    native = "native"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def native_dir() -> Path:
+    """Data, logs and process state of the detached native stack, beside the settings file."""
+    return env_file().parent / ".influx-labs" / "native"
+
+
+def _settings() -> Settings:
+    if write_env_file():
+        console.print(f"wrote {env_file()} with fresh random secrets")
+    return load_settings()
+
+
+def _show(settings: Settings, backend: str) -> None:
+    table = Table(title=f"lab services ({backend})", show_header=False)
+    table.add_row("InfluxDB", settings.influx_url)
+    table.add_row("org / bucket", f"{settings.influx_org} / {settings.influx_bucket}")
+    table.add_row("token", settings.influx_token.get_secret_value())
+    table.add_row("MQTT broker", f"{settings.mqtt_host}:{settings.mqtt_port}")
+    if backend == "docker":
+        table.add_row("Grafana", f"http://127.0.0.1:{settings.grafana_port}")
+    console.print(table)
+    console.print(
+        f"The labs read these from [bold]{env_file()}[/]; "
+        "`influx-labs env` prints them as shell exports."
+    )
+
+
+def _compose(*args: str) -> int:
+    if shutil.which("docker") is None:
+        _fail("the docker command is not installed")
+    return subprocess.call(
+        ["docker", "compose", "--env-file", str(env_file()), "-f", str(COMPOSE_FILE), *args],
+        cwd=REPO_ROOT,
+    )
+
+
+@app.command("init-env")
+def init_env(
+    force: Annotated[bool, typer.Option(help="Overwrite an existing .env")] = False,
+) -> None:
+    """Write .env with random passwords and token (kept if it exists)."""
+    if write_env_file(force=force):
+        console.print(f"wrote {env_file()} (mode 600)")
+    else:
+        console.print(f"{env_file()} exists; keeping it (use --force to replace)")
+
+
+@app.command()
+def up(
+    backend: Annotated[UpBackend, typer.Option(help="Where to run the servers")] = UpBackend.auto,
+) -> None:
+    """Start InfluxDB and Mosquitto (plus Grafana with Docker)."""
+    settings = _settings()
+    try:
+        chosen = choose_backend(backend.value)
+    except ServiceError as exc:
+        _fail(str(exc))
+    if chosen == "docker":
+        if _compose("up", "--detach", "--wait") != 0:
+            _fail("docker compose up failed; see its output above (`docker compose logs`)")
+        _show(settings, "docker")
+        return
+    if detached_state(native_dir()):
+        console.print("the native stack is already running")
+        _show(settings, "native")
+        return
+    stack = NativeStack(
+        workdir=native_dir(),
+        influx_port=settings.influx_port,
+        mqtt_port=settings.mqtt_port,
+        org=settings.influx_org,
+        bucket=settings.influx_bucket,
+        token=settings.influx_token.get_secret_value(),
+        username=settings.admin_user,
+        password=settings.admin_password.get_secret_value(),
+        retention=settings.retention,
+        detached=True,
+        log_level="info",
+    )
+    try:
+        with console.status("starting influxd and mosquitto"):
+            stack.start()
+    except ServiceError as exc:
+        stop_detached(native_dir())
+        _fail(str(exc))
+    _show(settings, "native")
+    console.print(f"logs and data: {native_dir()}; stop with `influx-labs down`")
+
+
+@app.command()
+def down(
+    volumes: Annotated[bool, typer.Option(help="Also delete the data (a fresh start)")] = False,
+) -> None:
+    """Stop the lab services started by `up`."""
+    stopped = stop_detached(native_dir())
+    if stopped:
+        console.print(f"stopped the native stack: {', '.join(stopped)}")
+    if volumes and native_dir().exists():
+        shutil.rmtree(native_dir())
+        console.print(f"deleted {native_dir()}")
+    if not stopped:
+        try:
+            docker_running = choose_backend("auto") == "docker"
+        except ServiceError:
+            docker_running = False
+        if docker_running:
+            _compose("down", *(["--volumes"] if volumes else []))
+        else:
+            console.print("nothing to stop")
+
+
+@app.command()
+def status() -> None:
+    """Say whether the services in .env answer and whether the token works."""
+    endpoints = settings_endpoints(load_settings())
+    influx, broker = endpoints.influx, endpoints.mqtt
+    checks = [
+        ("InfluxDB health", lambda: influx.health() and f"{influx.url} pass"),
+        ("InfluxDB token", lambda: f"opens org {influx.org} ({influx.check_token()})"),
+        ("MQTT broker", lambda: broker.check() or f"{broker.host}:{broker.port} accepts"),
+    ]
+    table = Table(title="lab services", show_header=False)
+    healthy = True
+    for name, check in checks:
+        try:
+            table.add_row(name, "[green]ok[/]", str(check()))
+        except ServiceError as exc:
+            healthy = False
+            table.add_row(name, "[red]failed[/]", str(exc))
+    if detached_state(native_dir()):
+        table.add_row("native stack", "running", str(native_dir()))
+    console.print(table)
+    raise typer.Exit(0 if healthy else 1)
+
+
+@app.command()
+def env() -> None:
+    """Print the lab settings as shell exports: eval "$(influx-labs env)"."""
+    for key, value in settings_endpoints(load_settings()).as_env().items():
+        typer.echo(f"export {key}={value}")

@@ -1,0 +1,161 @@
+"""What every services backend provides, and the errors it raises.
+
+The labs, the grader and the tests only ever see a :class:`Stack` and the
+:class:`Endpoints` it returns, so they run unchanged against containers,
+local processes or a server the user already has.
+"""
+
+from __future__ import annotations
+
+import socket
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import requests
+
+
+class ServiceError(RuntimeError):
+    """A lab service could not be started, reached or used. The message says what to do."""
+
+
+class BackendUnavailable(ServiceError):
+    """The requested backend cannot run on this machine (no engine, no binaries)."""
+
+
+class BinaryNotFound(BackendUnavailable):
+    """A server binary needed by the native backend is missing."""
+
+
+class PortInUse(ServiceError):
+    """A fixed port that a service must bind is already taken."""
+
+
+class ServiceStartError(ServiceError):
+    """A server process exited or never became ready while starting."""
+
+
+class ServiceDown(ServiceError):
+    """A service that was running no longer answers."""
+
+
+class AuthError(ServiceError):
+    """The server rejected the token (HTTP 401) or it lacks a permission (403)."""
+
+
+@dataclass(frozen=True)
+class InfluxEndpoint:
+    """How to reach and authenticate to one InfluxDB 2.x server."""
+
+    url: str
+    org: str
+    bucket: str
+    token: str
+
+    def health(self, timeout: float = 2.0) -> dict:
+        """``GET /health``; raises :class:`ServiceDown` when the server does not answer ``pass``."""
+        try:
+            response = requests.get(f"{self.url}/health", timeout=timeout)
+        except requests.RequestException as exc:
+            raise ServiceDown(f"InfluxDB at {self.url} does not answer: {exc}") from exc
+        body = response.json() if response.content else {}
+        if response.status_code != 200 or body.get("status") != "pass":
+            raise ServiceDown(f"InfluxDB at {self.url} is unhealthy: {response.status_code} {body}")
+        return body
+
+    def check_token(self, timeout: float = 5.0) -> str:
+        """Prove the token works and the org exists; returns the org ID."""
+        try:
+            response = requests.get(
+                f"{self.url}/api/v2/orgs",
+                params={"org": self.org},
+                headers={"Authorization": f"Token {self.token}"},
+                timeout=timeout,
+            )
+        except requests.RequestException as exc:
+            raise ServiceDown(f"InfluxDB at {self.url} does not answer: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"InfluxDB at {self.url} rejected the token ({response.status_code}): "
+                "check INFLUXDB_V2_TOKEN (a token from another server or a revoked one fails)"
+            )
+        if response.status_code == 404:
+            raise ServiceError(f"organization {self.org!r} does not exist on {self.url}")
+        response.raise_for_status()
+        orgs = response.json().get("orgs", [])
+        if not orgs:
+            raise ServiceError(f"organization {self.org!r} does not exist on {self.url}")
+        return orgs[0]["id"]
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    """How to reach one MQTT broker (anonymous access on loopback)."""
+
+    host: str
+    port: int
+
+    def check(self, timeout: float = 2.0) -> None:
+        """Open a TCP connection to the broker; raises :class:`ServiceDown` if refused."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=timeout):
+                pass
+        except OSError as exc:
+            raise ServiceDown(f"MQTT broker at {self.host}:{self.port} refused: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Everything a lab program needs, whichever backend runs the servers."""
+
+    influx: InfluxEndpoint
+    mqtt: BrokerEndpoint
+    backend: str
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as environment variables, in the names the labs read."""
+        return {
+            "INFLUXDB_V2_URL": self.influx.url,
+            "INFLUXDB_V2_ORG": self.influx.org,
+            "INFLUXDB_V2_BUCKET": self.influx.bucket,
+            "INFLUXDB_V2_TOKEN": self.influx.token,
+            "MQTT_HOST": self.mqtt.host,
+            "MQTT_PORT": str(self.mqtt.port),
+        }
+
+
+class Stack(ABC):
+    """A running InfluxDB + Mosquitto pair. Use it as a context manager."""
+
+    backend: str = "abstract"
+
+    @abstractmethod
+    def start(self) -> Endpoints:
+        """Start (or reach) both services and return once they are ready."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop what :meth:`start` started. Safe to call twice."""
+
+    @property
+    @abstractmethod
+    def endpoints(self) -> Endpoints:
+        """The endpoints of a started stack."""
+
+    def check(self) -> None:
+        """Raise :class:`ServiceDown` unless both services answer right now."""
+        self.endpoints.influx.health()
+        self.endpoints.mqtt.check()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,72 @@
+"""Finding the server binaries for the native backend.
+
+``influxd`` is built from source by ``scripts/build-native.sh`` into a cache
+keyed by version; ``mosquitto`` comes from the distribution's package, which
+installs it in ``/usr/sbin`` (not on a normal user's PATH).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ..versions import INFLUXDB_VERSION
+from .base import BinaryNotFound
+
+
+def cache_dir() -> Path:
+    """Where built binaries live: ``$INFLUX_LABS_CACHE`` or ``~/.cache/influx-labs``."""
+    if env := os.environ.get("INFLUX_LABS_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "influx-labs"
+
+
+def _executable(path: Path | str | None) -> Path | None:
+    if path and Path(path).is_file() and os.access(path, os.X_OK):
+        return Path(path)
+    return None
+
+
+def find_influxd() -> Path:
+    """``$INFLUXD_BIN``, then the versioned build cache, then ``influxd`` on PATH."""
+    for candidate in (
+        os.environ.get("INFLUXD_BIN"),
+        cache_dir() / "bin" / f"influxd-{INFLUXDB_VERSION}",
+        shutil.which("influxd"),
+    ):
+        if found := _executable(candidate):
+            return found
+    raise BinaryNotFound(
+        f"influxd {INFLUXDB_VERSION} was not found (looked at $INFLUXD_BIN, "
+        f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh` "
+        "(needs Go and Rust; 20-40 minutes once), or use Docker: `./course up`."
+    )
+
+
+def find_mosquitto() -> Path:
+    """``$MOSQUITTO_BIN``, then PATH, then the Debian/Ubuntu package location."""
+    for candidate in (
+        os.environ.get("MOSQUITTO_BIN"),
+        shutil.which("mosquitto"),
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ):
+        if found := _executable(candidate):
+            return found
+    raise BinaryNotFound(
+        "mosquitto was not found (looked at $MOSQUITTO_BIN, PATH, /usr/sbin). "
+        "Install it with `sudo apt-get install mosquitto` (or your system's package), "
+        "or use Docker: `./course up`."
+    )
+
+
+def native_available() -> bool:
+    """Whether both native binaries can be found."""
+    try:
+        find_influxd()
+        find_mosquitto()
+    except BinaryNotFound:
+        return False
+    return True

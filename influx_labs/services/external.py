@@ -1,0 +1,54 @@
+"""The external backend: servers the user already runs (e.g. the Compose stack).
+
+Nothing is started or stopped; ``start`` only proves that both services
+answer and that the token opens the organization, so a wrong setting fails
+at once with a message instead of deep inside a lab.
+"""
+
+from __future__ import annotations
+
+from ..settings import Settings, load_settings
+from .base import BrokerEndpoint, Endpoints, InfluxEndpoint, ServiceError, Stack
+
+
+def settings_endpoints(settings: Settings) -> Endpoints:
+    """The endpoints that settings describe, unchecked."""
+    influx = InfluxEndpoint(
+        settings.influx_url.rstrip("/"),
+        settings.influx_org,
+        settings.influx_bucket,
+        settings.influx_token.get_secret_value(),
+    )
+    return Endpoints(influx, BrokerEndpoint(settings.mqtt_host, settings.mqtt_port), "external")
+
+
+class ExternalStack(Stack):
+    """A stack described by settings (environment variables or ``.env``)."""
+
+    backend = "external"
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self._endpoints: Endpoints | None = None
+
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            raise ServiceError("the external stack is not checked yet: call start()")
+        return self._endpoints
+
+    def start(self) -> Endpoints:
+        endpoints = settings_endpoints(self.settings)
+        if not endpoints.influx.token:
+            raise ServiceError(
+                "no InfluxDB token: set INFLUXDB_V2_TOKEN (or run `influx-labs init-env` "
+                "and start the stack with `./course up`)"
+            )
+        endpoints.influx.health()
+        endpoints.influx.check_token()
+        endpoints.mqtt.check()
+        self._endpoints = endpoints
+        return endpoints
+
+    def stop(self) -> None:
+        """Nothing to stop: the user owns these servers."""
