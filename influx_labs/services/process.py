@@ -55,6 +55,9 @@ def port_owner(port: int) -> str:
 def ensure_port_free(port: int, what: str, setting: str) -> None:
     """Raise :class:`PortInUse` naming the owner if ``port`` cannot be bound on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Like the servers themselves: connections left in TIME_WAIT by a
+        # previous run do not make a port busy, only a listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:

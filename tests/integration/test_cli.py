@@ -1,0 +1,95 @@
+"""`influx-labs up/status/env/down` on the native backend, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from influxdb_client import InfluxDBClient
+
+from influx_labs.services.native import STATE_FILE
+from influx_labs.services.process import free_port
+from influx_labs.settings import new_env_text
+
+pytestmark = [pytest.mark.usefixtures("native_binaries"), pytest.mark.timeout(120)]
+CLI = str(Path(sys.executable).parent / "influx-labs")
+
+
+@pytest.fixture
+def env_file(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / ".env"
+    text = new_env_text(influx_port=free_port(), mqtt_port=free_port(), grafana_port=free_port())
+    path.write_text(text)
+    monkeypatch.setenv("INFLUX_LABS_ENV_FILE", str(path))
+    for key in list(os.environ):  # only the file speaks
+        if key.startswith(("INFLUXDB_", "MQTT_", "INFLUX_LABS_BACKEND")):
+            monkeypatch.delenv(key)
+    yield path
+    subprocess.run([CLI, "down", "--volumes"], capture_output=True, timeout=60)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def _values(env_file: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+
+
+def test_up_status_env_down_round_trip(env_file):
+    values = _values(env_file)
+    up = cli("up", "--backend", "native")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert values["INFLUXDB_V2_URL"] in up.stdout
+    assert values["INFLUXDB_V2_TOKEN"] in up.stdout
+
+    state = json.loads((env_file.parent / ".influx-labs/native" / STATE_FILE).read_text())
+    pids = [p["pid"] for p in state["processes"].values()]
+    assert all(psutil.pid_exists(p) for p in pids)
+
+    status = cli("status")
+    assert status.returncode == 0, status.stdout
+
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in cli("env").stdout.splitlines()
+    )
+    assert exports["INFLUXDB_V2_TOKEN"] == values["INFLUXDB_V2_TOKEN"]
+    # What a lab does: a client configured from nothing but those variables.
+    os.environ.update(exports)
+    try:
+        with InfluxDBClient.from_env_properties() as client:
+            assert client.ping()
+            client.write_api().close()
+    finally:
+        for key in exports:
+            os.environ.pop(key, None)
+
+    assert "already running" in cli("up", "--backend", "native").stdout
+
+    down = cli("down")
+    assert down.returncode == 0 and "stopped the native stack" in down.stdout
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
+    assert cli("status").returncode == 1
+
+    # The data directory survives `down`: a second `up` reuses the onboarded server.
+    again = cli("up", "--backend", "native")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert cli("status").returncode == 0
+
+
+def test_up_refuses_a_busy_port_and_names_its_owner(env_file):
+    port = int(_values(env_file)["INFLUXDB_PORT"])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        up = cli("up", "--backend", "native")
+    assert up.returncode == 1
+    out = " ".join(up.stdout.split())
+    assert f"port {port}" in out and f"pid {os.getpid()}" in out
