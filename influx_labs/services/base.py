@@ -129,6 +129,7 @@ class Stack(ABC):
     """A running InfluxDB + Mosquitto pair. Use it as a context manager."""
 
     backend: str = "abstract"
+    _endpoints: Endpoints | None = None
 
     @abstractmethod
     def start(self) -> Endpoints:
@@ -139,9 +140,11 @@ class Stack(ABC):
         """Stop what :meth:`start` started. Safe to call twice."""
 
     @property
-    @abstractmethod
     def endpoints(self) -> Endpoints:
         """The endpoints of a started stack."""
+        if self._endpoints is None:
+            raise ServiceError(f"the {self.backend} stack is not started")
+        return self._endpoints
 
     def check(self) -> None:
         """Raise :class:`ServiceDown` unless both services answer right now."""

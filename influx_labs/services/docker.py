@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 
 from ..versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
-from .base import BackendUnavailable, BrokerEndpoint, Endpoints, InfluxEndpoint, ServiceError, Stack
+from .base import BackendUnavailable, BrokerEndpoint, Endpoints, InfluxEndpoint, Stack
 
 
 def docker_available(timeout: float = 3.0) -> bool:
@@ -78,12 +78,6 @@ class DockerStack(Stack):
         from testcontainers.community.mqtt import MosquittoContainer
 
         return MosquittoContainer(image=MOSQUITTO_IMAGE, docker_client_kw=self.docker_client_kw)
-
-    @property
-    def endpoints(self) -> Endpoints:
-        if self._endpoints is None:
-            raise ServiceError("the docker stack is not started")
-        return self._endpoints
 
     def start(self) -> Endpoints:
         if not docker_available():

@@ -31,12 +31,6 @@ class ExternalStack(Stack):
         self.settings = settings or load_settings()
         self._endpoints: Endpoints | None = None
 
-    @property
-    def endpoints(self) -> Endpoints:
-        if self._endpoints is None:
-            raise ServiceError("the external stack is not checked yet: call start()")
-        return self._endpoints
-
     def start(self) -> Endpoints:
         endpoints = settings_endpoints(self.settings)
         if not endpoints.influx.token:

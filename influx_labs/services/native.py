@@ -30,7 +30,6 @@ from .base import (
     Endpoints,
     InfluxEndpoint,
     ServiceDown,
-    ServiceError,
     ServiceStartError,
     Stack,
 )
@@ -108,12 +107,6 @@ class NativeStack(Stack):
         self._finalizer: weakref.finalize | None = None
 
     # -- lifecycle ---------------------------------------------------------
-
-    @property
-    def endpoints(self) -> Endpoints:
-        if self._endpoints is None:
-            raise ServiceError("the native stack is not started")
-        return self._endpoints
 
     def start(self) -> Endpoints:
         influxd_bin, mosquitto_bin = find_influxd(), find_mosquitto()
