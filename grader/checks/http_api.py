@@ -1,0 +1,327 @@
+"""Checks for lab http_api: raw HTTP against a live InfluxDB.
+
+The grader seeds and verifies through its own admin client; the student's
+functions only ever see the check's sandbox organization.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from influxdb_client import Point, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from grader.check import expect
+
+NOT_INFLUX_ERROR = "raise InfluxError(status, code, message, ...) for every error answer"
+
+
+def _exact_times(admin, sandbox, measurement: str) -> dict[str, int]:
+    """tag `id` -> the stored timestamp in integer nanoseconds, read back exactly."""
+    tables = admin.query_api().query(
+        f'from(bucket: "{sandbox.bucket}") |> range(start: 0) '
+        f'|> filter(fn: (r) => r._measurement == "{measurement}") '
+        "|> map(fn: (r) => ({r with ns: int(v: r._time)}))",
+        org=sandbox.org_id,
+    )
+    return {r.values["id"]: r.values["ns"] for t in tables for r in t}
+
+
+@pytest.mark.points(1)
+def test_health(submission, sandbox):
+    """health() returns the server's /health document."""
+    result = submission.call("health")
+    expect(result.ok, "health() failed", found=result.explain())
+    truth = requests.get(f"{sandbox.url}/health", timeout=5).json()
+    value = result.value
+    expect(
+        isinstance(value, dict)
+        and value.get("status") == "pass"
+        and value.get("version") == truth["version"],
+        "health() should return the parsed JSON body of GET /health",
+        expected={k: truth[k] for k in ("status", "version")},
+        found=value,
+    )
+
+
+@pytest.mark.points(4)
+def test_write_with_precision(submission, sandbox, admin, grade):
+    """write_lines() sends line protocol with the precision it is given."""
+    rng = random.Random()
+    now_ns = time.time_ns() - rng.randrange(3600) * 10**9
+    cases = [  # (part, points, precision argument, divisor from ns)
+        ("seconds precision", 2, "s", 10**9),
+        ("milliseconds precision", 1, "ms", 10**6),
+        ("default precision is nanoseconds", 1, None, 1),
+    ]
+    for name, points, precision, divisor in cases:
+        stamps = {f"{name[:2]}{i}": (now_ns - i * 7_654_321_987) // divisor for i in range(3)}
+        lines = "\n".join(
+            f"prec,id={key} v={i}i {ts}" for i, (key, ts) in enumerate(stamps.items())
+        )
+        args = (lines,) if precision is None else (lines, precision)
+        result = submission.call("write_lines", *args)
+        if not result.ok:
+            grade.part(name, points, False, found=result.explain())
+            continue
+        stored = {k: v for k, v in _exact_times(admin, sandbox, "prec").items() if k in stamps}
+        expected = {k: ts * divisor for k, ts in stamps.items()}
+        grade.part(
+            name,
+            points,
+            stored == expected,
+            expected=f"timestamps (ns) {expected}",
+            found=stored or "no points",
+            hint="pass `precision` as a query parameter of POST /api/v2/write",
+        )
+
+
+def _seed_mixed(admin, sandbox) -> list[tuple]:
+    """Points with every field type, in two measurements (so two table schemas)."""
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    rows = []
+    points = []
+    for i in range(4):
+        when = base + timedelta(seconds=i * 17, microseconds=250_000 * i)
+        fields = {"count": i * 3, "ratio": 0.5 + i, "ok": i % 2 == 0, "note": f'n,{i} "q"'}
+        # Nanosecond precision: the client converts datetimes to coarser units through a
+        # float division, which can land one unit off (0.25 s -> 249999 us).
+        p = Point("mixed").tag("host", f"h{i % 2}").time(when, WritePrecision.NS)
+        for name, value in fields.items():
+            p = p.field(name, value)
+            rows.append(("mixed", name, when, value))
+        points.append(p)
+        points.append(Point("other").field("level", float(i)).time(when, WritePrecision.NS))
+        rows.append(("other", "level", when, float(i)))
+    admin.write_api(write_options=SYNCHRONOUS).write(
+        bucket=sandbox.bucket, org=sandbox.org_id, record=points
+    )
+    return rows
+
+
+@pytest.mark.points(4)
+def test_query_returns_typed_records(submission, sandbox, admin, grade):
+    """query() parses annotated CSV into records with typed values."""
+    rows = _seed_mixed(admin, sandbox)
+    flux = f'from(bucket: "{sandbox.bucket}") |> range(start: -2h)'
+    result = submission.call("query", flux)
+    expect(result.ok, "query() failed", found=result.explain())
+    records = result.value
+    expect(
+        isinstance(records, list) and all(isinstance(r, dict) for r in records),
+        "query() should return a list of dicts, one per CSV row",
+        found=type(records).__name__,
+    )
+    grade.part(
+        "one record per row, across tables",
+        1,
+        len(records) == len(rows),
+        expected=len(rows),
+        found=len(records),
+        hint="a blank line starts a new table with its own annotation rows",
+    )
+    got = {
+        (r.get("_measurement"), r.get("_field"), r.get("_time")): r.get("_value") for r in records
+    }
+    typed = [
+        (m, f, v, got.get((m, f, t)))
+        for m, f, t, v in rows
+        if got.get((m, f, t)) != v or type(got.get((m, f, t))) is not type(v)
+    ]
+    grade.part(
+        "values typed by #datatype (long, double, boolean, string)",
+        2,
+        not typed,
+        expected="e.g. count -> int, ratio -> float, ok -> bool",
+        found=f"{len(typed)} wrong, first: {typed[:2]}",
+        hint="use the #datatype annotation row; CSV quoting matters for strings",
+    )
+    times = [r.get("_time") for r in records]
+    grade.part(
+        "times are timezone-aware datetimes",
+        1,
+        times and all(isinstance(t, datetime) and t.tzinfo for t in times),
+        found=times[:2],
+        hint="dateTime:RFC3339 ends in Z: it is UTC",
+    )
+
+
+@pytest.mark.points(4)
+def test_bucket_lifecycle(submission, sandbox, admin, grade):
+    """create_bucket(), list_buckets() and delete_bucket() change the server's buckets."""
+    name = f"b-{uuid.uuid4().hex[:8]}"
+    created = submission.call("create_bucket", name, 7200)
+    expect(created.ok, "create_bucket() failed", found=created.explain())
+    found = admin.buckets_api().find_bucket_by_name(name)
+    rules = [r.every_seconds for r in found.retention_rules] if found else None
+    grade.part(
+        "bucket created in the org with the asked retention",
+        2,
+        found is not None
+        and found.org_id == sandbox.org_id
+        and rules == [7200]
+        and created.value == found.id,
+        expected=f"bucket {name} with retention [7200] and its ID returned",
+        found=f"bucket: {found and found.name}, retention: {rules}, returned: {created.value!r}",
+        hint="retentionRules: [{type: expire, everySeconds: ...}]; return the new ID",
+    )
+    listed = submission.call("list_buckets")
+    grade.part(
+        "list_buckets() names every bucket of the org",
+        1,
+        listed.ok
+        and isinstance(listed.value, list)
+        and {name, sandbox.bucket} <= set(listed.value),
+        expected=f"a list holding {name!r} and {sandbox.bucket!r}",
+        found=listed.value if listed.ok else listed.explain(),
+    )
+    if found is None:
+        grade.part("delete_bucket() removes it", 1, False, found="no bucket to delete")
+        return
+    deleted = submission.call("delete_bucket", found.id)
+    gone = admin.buckets_api().find_bucket_by_name(name) is None
+    grade.part(
+        "delete_bucket() removes it",
+        1,
+        deleted.ok and gone,
+        found=deleted.explain() if not deleted.ok else "the bucket still exists",
+    )
+
+
+@pytest.mark.points(4)
+def test_task_created_and_run(submission, sandbox, admin, grade):
+    """create_task() makes a working task and run_task() runs it now."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    amounts = [random.randint(1, 50) for _ in range(5)]
+    admin.write_api(write_options=SYNCHRONOUS).write(
+        bucket=sandbox.bucket,
+        org=sandbox.org_id,
+        record=[
+            Point("sales").field("amount", a).time(now - timedelta(minutes=i + 1))
+            for i, a in enumerate(amounts)
+        ],
+    )
+    flux = (
+        f'option task = {{name: "total-sales", every: 1h}}\n\n'
+        f'from(bucket: "{sandbox.bucket}")\n'
+        "    |> range(start: -1h)\n"
+        '    |> filter(fn: (r) => r._measurement == "sales")\n'
+        "    |> sum()\n"
+        '    |> duplicate(column: "_stop", as: "_time")\n'
+        '    |> set(key: "_measurement", value: "sales_total")\n'
+        f'    |> to(bucket: "{sandbox.bucket}")\n'
+    )
+    created = submission.call("create_task", flux)
+    expect(created.ok, "create_task() failed", found=created.explain())
+    tasks = admin.tasks_api().find_tasks(org_id=sandbox.org_id)
+    task = next((t for t in tasks if t.id == created.value), None)
+    grade.part(
+        "the task exists with the given script",
+        1,
+        task is not None and task.flux.strip() == flux.strip(),
+        expected="the ID of a task whose flux is the script given",
+        found=f"returned {created.value!r}; tasks in org: {[t.id for t in tasks]}",
+    )
+    if task is None:
+        grade.part("run_task() starts a run that succeeds", 2, False, found="no task")
+        grade.part("the run wrote the task's output", 1, False, found="no task")
+        return
+    run = submission.call("run_task", task.id)
+    status = None
+    if run.ok and isinstance(run.value, str):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status = admin.tasks_api().get_run(task.id, run.value).status
+            if status in ("success", "failed", "canceled"):
+                break
+            time.sleep(0.2)
+    grade.part(
+        "run_task() starts a run that succeeds",
+        2,
+        status == "success",
+        expected="a run ID whose run ends in success",
+        found=run.explain() if not run.ok else f"run {run.value!r} status {status}",
+        hint="POST /api/v2/tasks/{id}/runs with an empty JSON body",
+    )
+    tables = admin.query_api().query(
+        f'from(bucket: "{sandbox.bucket}") |> range(start: -2h) '
+        '|> filter(fn: (r) => r._measurement == "sales_total")',
+        org=sandbox.org_id,
+    )
+    totals = [r.get_value() for t in tables for r in t]
+    reported = submission.call("run_status", task.id, run.value) if status else None
+    grade.part(
+        "the run wrote the task's output and run_status() reports it",
+        1,
+        totals == [sum(amounts)] and reported is not None and reported.value == "success",
+        expected=f"sales_total = {sum(amounts)} and run_status() == 'success'",
+        found=f"sales_total {totals}, run_status(): "
+        f"{reported.value if reported and reported.ok else reported and reported.explain()}",
+    )
+
+
+def _raised(result, status: int, code: str):
+    ok = (
+        not result.ok
+        and result.error_type == "InfluxError"
+        and result.attrs.get("status") == status
+        and result.attrs.get("code") == code
+    )
+    found = (
+        f"returned {result.value!r}"
+        if result.ok
+        else f"{result.error_type} {result.attrs or result.message}"
+    )
+    return ok, found
+
+
+@pytest.mark.points(5)
+def test_errors_become_influx_errors(submission, sandbox, admin, grade):
+    """Error answers (400, 401, 404) are raised as InfluxError with status, code and line."""
+    body = "good v=1i 1700000000\nbad,t=x v=\ngood v=3i 1700000002"
+    result = submission.call("write_lines", body, "s")
+    ok, found = _raised(result, 400, "invalid")
+    grade.part(
+        "bad line protocol: 400 'invalid' with the bad line's number",
+        2,
+        ok and result.attrs.get("line") == 2,
+        expected="InfluxError status=400 code='invalid' line=2",
+        found=found,
+        hint="InfluxDB 2.9 quotes the bad line in `message`; find its number in the body",
+    )
+
+    result = submission.call("write_lines", "m v=1", "s", token="not-a-token")
+    ok, found = _raised(result, 401, "unauthorized")
+    grade.part(
+        "wrong token: 401 'unauthorized'",
+        1,
+        ok,
+        expected="InfluxError status=401 code='unauthorized'",
+        found=found,
+    )
+
+    result = submission.call("write_lines", "m v=1", "s", bucket=f"missing-{uuid.uuid4().hex[:6]}")
+    ok, found = _raised(result, 404, "not found")
+    grade.part(
+        "missing bucket: 404 'not found'",
+        1,
+        ok,
+        expected="InfluxError status=404 code='not found'",
+        found=found,
+    )
+
+    result = submission.call("query", 'from(bucket: "x" |> range(start: -1h)')
+    ok, found = _raised(result, 400, "invalid")
+    grade.part(
+        "Flux that does not compile: 400 'invalid'",
+        1,
+        ok,
+        expected="InfluxError status=400 code='invalid'",
+        found=found,
+        hint=NOT_INFLUX_ERROR,
+    )

@@ -1,0 +1,181 @@
+"""``grader``: grade one submission (students) or a whole class (instructors).
+
+    grader check http_api                 # the lab folder in labs/
+    grader check http_api path/to/folder  # any folder holding the lab's files
+    grader class http_api submissions/ --csv gradebook.csv
+
+Each grading run is a separate pytest process: a submission that brings the
+run down loses only its own checks, and results are written as they come.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import track
+from rich.table import Table
+
+from .labs import LABS, get_lab
+from .results import Outcome, Report
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+console = Console()
+
+EXIT_NOT_FULL, EXIT_USAGE, EXIT_REGRADE = 1, 2, 3
+RUN_TIMEOUT = 1800  # seconds for one submission's whole run; each check has its own limits
+
+
+class Backend(StrEnum):
+    auto = "auto"
+    docker = "docker"
+    native = "native"
+    external = "external"
+
+
+def grade(lab_name: str, path: Path, backend: str = "auto") -> tuple[Report, str]:
+    """Run the lab's checks on ``path``; returns the report and pytest's own output."""
+    lab = get_lab(lab_name)
+    with tempfile.TemporaryDirectory(prefix="grader-run-") as tmp:
+        results = Path(tmp) / "results.jsonl"
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(lab.checks),
+            "--lab",
+            lab.name,
+            "--submission",
+            str(path),
+            "--grader-report",
+            str(results),
+            "--backend",
+            backend,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--tb=short",
+            "-W",
+            "ignore::DeprecationWarning",
+        ]
+        try:
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            output = run.stdout + run.stderr
+        except subprocess.TimeoutExpired as exc:
+            output = f"the grading run took over {RUN_TIMEOUT}s and was stopped\n{exc.stdout or ''}"
+        report = Report.load_jsonl(results, lab.name, str(path), backend)
+    return report, output
+
+
+def show(report: Report) -> None:
+    table = Table(title=f"{report.lab}: {report.submission}", show_lines=True, expand=True)
+    table.add_column("check", ratio=2)
+    table.add_column("points", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("feedback", ratio=5)
+    styles = {
+        Outcome.PASSED: "green",
+        Outcome.PARTIAL: "yellow",
+        Outcome.FAILED: "red",
+        Outcome.INFRA_ERROR: "magenta",
+    }
+    for c in report.checks:
+        points = f"{c.points:g}/{c.max_points:g}" if c.gradable else f"-/{c.max_points:g}"
+        style = styles[c.outcome]
+        table.add_row(c.title, points, f"[{style}]{c.outcome}[/]", escape(c.feedback))
+    console.print(table)
+    console.print(f"[bold]score: {report.score:g} / {report.max_score:g}[/]")
+    if report.infra_errors:
+        console.print(
+            f"[magenta]{len(report.infra_errors)} check(s) hit an infrastructure error: they "
+            "cost you nothing and need a regrade once the services run.[/]"
+        )
+
+
+@app.command()
+def check(
+    lab: Annotated[str, typer.Argument(help=f"one of: {', '.join(LABS)}")],
+    path: Annotated[Path | None, typer.Argument(help="the lab folder (default: labs/LAB)")] = None,
+    backend: Annotated[Backend, typer.Option(help="where the services run")] = Backend.auto,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    gradescope: Annotated[Path | None, typer.Option(help="also write Gradescope JSON")] = None,
+) -> None:
+    """Grade one submission and show each check with points and feedback."""
+    try:
+        spec = get_lab(lab)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/]")
+        raise typer.Exit(EXIT_USAGE) from None
+    folder = (path or spec.skeleton).resolve()
+    if not folder.is_dir():
+        console.print(f"[red]{folder} is not a folder[/]")
+        raise typer.Exit(EXIT_USAGE)
+    if as_json:
+        report, output = grade(spec.name, folder, backend.value)
+    else:
+        with console.status(f"grading {spec.name} in {folder}"):
+            report, output = grade(spec.name, folder, backend.value)
+    if not report.checks:
+        console.print(f"[red]the grading run produced no results[/]\n{escape(output[-3000:])}")
+        raise typer.Exit(EXIT_REGRADE)
+    if gradescope:
+        gradescope.write_text(json.dumps(report.to_gradescope(), indent=2))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        show(report)
+    if report.infra_errors:
+        raise typer.Exit(EXIT_REGRADE)
+    raise typer.Exit(0 if report.full_marks else EXIT_NOT_FULL)
+
+
+@app.command("class")
+def grade_class(
+    lab: Annotated[str, typer.Argument(help=f"one of: {', '.join(LABS)}")],
+    submissions: Annotated[Path, typer.Argument(help="a folder with one sub-folder per student")],
+    csv_path: Annotated[Path, typer.Option("--csv", help="the gradebook to write")] = Path(
+        "gradebook.csv"
+    ),
+    reports: Annotated[
+        Path | None, typer.Option(help="also write each report as JSON here")
+    ] = None,
+    backend: Annotated[Backend, typer.Option(help="where the services run")] = Backend.auto,
+) -> None:
+    """Grade every sub-folder of SUBMISSIONS and write a gradebook (CSV)."""
+    spec = get_lab(lab)
+    students = sorted(p for p in submissions.iterdir() if p.is_dir())
+    if not students:
+        console.print(f"[red]no submission folders in {submissions}[/]")
+        raise typer.Exit(EXIT_USAGE)
+    if reports:
+        reports.mkdir(parents=True, exist_ok=True)
+    rows, checks = [], []
+    for folder in track(students, description=f"grading {spec.name}", console=console):
+        report, _ = grade(spec.name, folder.resolve(), backend.value)
+        checks = checks or [c.check for c in report.checks]
+        by_check = {c.check: c for c in report.checks}
+        rows.append(
+            {
+                "student": folder.name,
+                "score": report.score,
+                "max_score": report.max_score,
+                "needs_regrade": "yes" if report.infra_errors or not report.checks else "no",
+                **{name: (by_check[name].points if name in by_check else "") for name in checks},
+            }
+        )
+        if reports:
+            (reports / f"{folder.name}.json").write_text(json.dumps(report.to_dict(), indent=2))
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["student", "score", "max_score", "needs_regrade", *checks])
+        writer.writeheader()
+        writer.writerows(rows)
+    console.print(f"wrote {csv_path} ({len(rows)} submissions)")

@@ -1,0 +1,96 @@
+"""The JSON form of values that cross the process boundary to and from a submission.
+
+Plain JSON loses the types the labs are about: a timestamp must stay a
+timezone-aware datetime, a DataFrame must keep its columns and dtypes, an int
+must not become a float. Such values travel as small tagged objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+from datetime import date, datetime
+from typing import Any
+
+_DATETIME = "$datetime"
+_DATAFRAME = "$dataframe"
+_FLOAT = "$float"  # NaN and infinities, which JSON cannot spell
+
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of ``value`` (recursively)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {_FLOAT: repr(value)}
+    if isinstance(value, datetime | date):
+        return {_DATETIME: value.isoformat()}
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [encode(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return encode(dataclasses.asdict(value))
+    if hasattr(value, "_asdict"):  # NamedTuple
+        return encode(value._asdict())
+    type_name = f"{type(value).__module__}.{type(value).__name__}"
+    if type_name == "pandas.core.frame.DataFrame":
+        return {_DATAFRAME: _encode_frame(value)}
+    if hasattr(value, "item") and callable(value.item):  # numpy and pandas scalars
+        return encode(value.item())
+    if type_name == "pandas._libs.tslibs.timestamps.Timestamp":
+        return {_DATETIME: value.isoformat()}
+    raise TypeError(f"cannot send a value of type {type_name} to the grader")
+
+
+def _encode_frame(frame: Any) -> dict[str, Any]:
+    frame = frame.reset_index(drop=frame.index.name is None and not _is_datetime_index(frame))
+    return {
+        "columns": [str(c) for c in frame.columns],
+        "dtypes": [str(t) for t in frame.dtypes],
+        "rows": [[encode(v) for v in row] for row in frame.itertuples(index=False, name=None)],
+    }
+
+
+def _is_datetime_index(frame: Any) -> bool:
+    return str(frame.index.dtype).startswith("datetime64")
+
+
+def decode(value: Any) -> Any:
+    """The inverse of :func:`encode`."""
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {_DATETIME}:
+        return datetime.fromisoformat(value[_DATETIME])
+    if set(value) == {_FLOAT}:
+        return float(value[_FLOAT])
+    if set(value) == {_DATAFRAME}:
+        return _decode_frame(value[_DATAFRAME])
+    return {k: decode(v) for k, v in value.items()}
+
+
+def _decode_frame(spec: dict[str, Any]) -> Any:
+    import pandas as pd
+
+    rows = [[decode(v) for v in row] for row in spec["rows"]]
+    frame = pd.DataFrame(rows, columns=spec["columns"])
+    for column, dtype in zip(spec["columns"], spec["dtypes"], strict=True):
+        if dtype.startswith("datetime64"):
+            frame[column] = pd.to_datetime(frame[column], utc="UTC" in dtype or "tz" in dtype)
+        elif dtype != "object":
+            # If it does not convert, keep what JSON gave; the check reports the difference.
+            with contextlib.suppress(TypeError, ValueError):
+                frame[column] = frame[column].astype(dtype)
+    return frame
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(encode(value))
+
+
+def loads(text: str) -> Any:
+    return decode(json.loads(text))

@@ -1,0 +1,44 @@
+"""The labs the grader knows: one name, the same in labs/, solutions/, docs/labs/ and checks/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str
+    title: str
+    module: str  # the file the student completes, without ".py"
+
+    @property
+    def skeleton(self) -> Path:
+        return REPO_ROOT / "labs" / self.name
+
+    @property
+    def solution(self) -> Path:
+        return REPO_ROOT / "solutions" / self.name
+
+    @property
+    def checks(self) -> Path:
+        return Path(__file__).resolve().parent / "checks" / f"{self.name}.py"
+
+
+LABS: dict[str, Lab] = {
+    lab.name: lab
+    for lab in (
+        Lab("http_api", "The HTTP API with raw requests", "http_api"),
+        Lab("python_client", "The Python client library", "python_client"),
+        Lab("iot_pipeline", "An MQTT to InfluxDB bridge", "bridge"),
+    )
+}
+
+
+def get_lab(name: str) -> Lab:
+    try:
+        return LABS[name.replace("-", "_")]
+    except KeyError:
+        raise KeyError(f"no lab named {name!r}; labs: {', '.join(LABS)}") from None

@@ -1,0 +1,182 @@
+"""The grader as a pytest plugin: checks are pytest tests, scored by marker.
+
+Active only when ``--lab`` is given (the ``grader`` command does that), so it
+is harmless in any other pytest run. A check is a test function with
+``@pytest.mark.points(n)``; it uses the ``submission`` fixture to run the
+student's code in a child process and verifies what landed in InfluxDB with
+the ``admin`` client. Every check runs in its own ``sandbox`` organization.
+
+Outcomes: a check that finishes passes (its ``grade`` parts decide partial
+credit); an ``AssertionError`` is the student's failure; anything else is an
+infrastructure error if a service is down or the error is a ServiceError, and
+never costs points. Each result is appended to ``--grader-report`` as soon as
+the check ends, so a crash of the run loses nothing that was graded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from influx_labs.services import ServiceError, Stack
+
+from .check import CheckFailed, Grade
+from .labs import Lab, get_lab
+from .results import CheckResult, Outcome
+from .sandbox import Sandbox, SandboxFactory
+from .submission import Submission
+
+_STATE = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader")
+    group.addoption("--lab", help="grade this lab (enables the grader)")
+    group.addoption("--submission", type=Path, help="the student's lab folder")
+    group.addoption("--grader-report", type=Path, help="append one JSON line per check here")
+    group.addoption("--call-timeout", type=float, default=30.0, help="seconds per student call")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): what a grader check is worth")
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("--lab", default=None))
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Lab:
+    if not _enabled(request.config):
+        pytest.skip("grader checks run through `grader check` (or pytest --lab NAME)")
+    return get_lab(request.config.getoption("--lab"))
+
+
+@pytest.fixture(scope="session")
+def sandboxes(lab_stack: Stack, request: pytest.FixtureRequest) -> SandboxFactory:
+    request.config.stash[_STATE] = {"stack": lab_stack}
+    return SandboxFactory(lab_stack.endpoints)
+
+
+@pytest.fixture
+def sandbox(sandboxes: SandboxFactory) -> Iterator[Sandbox]:
+    """This check's own organization, bucket, scoped token and MQTT topic prefix."""
+    box = sandboxes.create()
+    try:
+        yield box
+    finally:
+        sandboxes.remove(box)
+
+
+@pytest.fixture
+def admin(influx_client):
+    """The grader's own client (admin token): for seeding data and verifying outcomes."""
+    return influx_client
+
+
+@pytest.fixture
+def submission(lab: Lab, sandbox: Sandbox, request: pytest.FixtureRequest) -> Submission:
+    path = request.config.getoption("--submission") or lab.skeleton
+    return Submission(
+        Path(path).resolve(),
+        lab.module,
+        sandbox.env(),
+        timeout=request.config.getoption("--call-timeout"),
+    )
+
+
+@pytest.fixture
+def grade() -> Grade:
+    return Grade()
+
+
+# -- scoring ---------------------------------------------------------------
+
+
+def _points(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("points")
+    return float(marker.args[0]) if marker else 0.0
+
+
+def _title(item: pytest.Item) -> str:
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else item.name
+
+
+def _message(exc: BaseException) -> str:
+    """The check's own words, without pytest's assertion introspection."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    if isinstance(exc, AssertionError) and not isinstance(exc, CheckFailed):
+        own = text.split("\nassert ")[0]
+        text = own if own.strip() and not own.startswith("assert ") else text
+    return text.strip()[:4000]
+
+
+def _services_down(item: pytest.Item) -> str:
+    stack = item.config.stash.get(_STATE, {}).get("stack")
+    if stack is None:
+        return ""
+    try:
+        stack.check()
+    except ServiceError as exc:
+        return str(exc)
+    return ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not _enabled(item.config) or not item.get_closest_marker("points"):
+        return
+    result = item.stash.setdefault(_RESULT, CheckResult(item.name, _title(item), _points(item)))
+    exc = call.excinfo.value if call.excinfo else None
+    if report.when == "setup":
+        if report.failed or report.skipped:
+            # The check never reached the student's code: not the student's fault.
+            result.outcome = Outcome.INFRA_ERROR
+            result.feedback = f"could not prepare the check: {_message(exc) if exc else ''}"
+    elif report.when == "call":
+        result.seconds = round(call.duration, 3)
+        grade: Grade | None = item.funcargs.get("grade")  # type: ignore[attr-defined]
+        parts = grade.parts if grade else []
+        result.parts = parts
+        earned = sum(p.points for p in parts if p.passed)
+        unallocated = max(result.max_points - sum(p.points for p in parts), 0.0)
+        notes = [p.feedback for p in parts if not p.passed]
+        if exc is None:
+            earned += unallocated
+        elif isinstance(exc, AssertionError | pytest.fail.Exception):
+            notes.append(_message(exc))
+        elif isinstance(exc, ServiceError) or (down := _services_down(item)):
+            result.outcome = Outcome.INFRA_ERROR
+            result.feedback = (
+                f"a lab service failed: {exc if isinstance(exc, ServiceError) else down}"
+            )
+            return
+        else:
+            notes.append(f"the grader could not use what your code produced: {exc!r}")
+        result.points = round(min(earned, result.max_points), 2)
+        result.feedback = "\n\n".join(n for n in notes if n)
+        if result.points >= result.max_points:
+            result.outcome = Outcome.PASSED
+        elif result.points > 0:
+            result.outcome = Outcome.PARTIAL
+        else:
+            result.outcome = Outcome.FAILED
+    elif report.when == "teardown":
+        _record(item.config, result)
+
+
+_RESULT = pytest.StashKey[CheckResult]()
+
+
+def _record(config: pytest.Config, result: CheckResult) -> None:
+    path: Path | None = config.getoption("--grader-report")
+    if path is None:
+        return
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(result.to_dict()) + "\n")

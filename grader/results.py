@@ -1,0 +1,128 @@
+"""Check outcomes, the report, and the formats it is written in.
+
+An infrastructure error (a service failed, or the grader itself did) is its
+own outcome: it is shown, it makes the run "needs regrading", and it never
+counts against the student's score.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Outcome(StrEnum):
+    PASSED = "passed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    INFRA_ERROR = "infra-error"
+
+
+@dataclass
+class Part:
+    """One scored piece of a check."""
+
+    name: str
+    points: float
+    passed: bool
+    feedback: str = ""
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check for one submission."""
+
+    check: str
+    title: str
+    max_points: float
+    points: float = 0.0
+    outcome: Outcome = Outcome.FAILED
+    feedback: str = ""
+    parts: list[Part] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def gradable(self) -> bool:
+        return self.outcome != Outcome.INFRA_ERROR
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["outcome"] = str(self.outcome)
+        data["gradable"] = self.gradable
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        data = {k: v for k, v in data.items() if k != "gradable"}
+        data["outcome"] = Outcome(data["outcome"])
+        data["parts"] = [Part(**p) for p in data.get("parts", [])]
+        return cls(**data)
+
+
+@dataclass
+class Report:
+    """All checks of one lab for one submission."""
+
+    lab: str
+    submission: str
+    backend: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.points for c in self.checks if c.gradable), 2)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_points for c in self.checks if c.gradable), 2)
+
+    @property
+    def infra_errors(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.gradable]
+
+    @property
+    def full_marks(self) -> bool:
+        return bool(self.checks) and not self.infra_errors and self.score == self.max_score
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab,
+            "submission": self.submission,
+            "backend": self.backend,
+            "score": self.score,
+            "max_score": self.max_score,
+            "needs_regrade": bool(self.infra_errors),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    def to_gradescope(self) -> dict[str, Any]:
+        """Gradescope's results.json; infrastructure errors score 0 of 0 and say so."""
+        tests = []
+        for c in self.checks:
+            output = c.feedback or "ok"
+            if not c.gradable:
+                output = f"Infrastructure error, not your fault; ask for a regrade.\n{c.feedback}"
+            tests.append(
+                {
+                    "name": c.title,
+                    "score": c.points,
+                    "max_score": c.max_points if c.gradable else 0,
+                    "status": "passed" if c.outcome == Outcome.PASSED else "failed",
+                    "output": output,
+                    "visibility": "visible",
+                }
+            )
+        return {"score": self.score, "tests": tests}
+
+    @classmethod
+    def load_jsonl(cls, path: Path, lab: str, submission: str, backend: str) -> Report:
+        """Read the results a grading run wrote one line at a time (a crash keeps the lines)."""
+        report = cls(lab, submission, backend)
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    report.checks.append(CheckResult.from_dict(json.loads(line)))
+        return report

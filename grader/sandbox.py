@@ -1,0 +1,122 @@
+"""A fresh organization for every check, so checks and submissions never see each other's data.
+
+The submission gets a token scoped to that organization only: it can do what
+the lab needs there (buckets, tasks, checks...) and nothing anywhere else. The
+grader keeps the admin token for seeding data and for verifying the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+
+import requests
+
+from influx_labs.services import Endpoints, ServiceError
+
+# What a lab may touch inside its own organization.
+_RESOURCES = (
+    "buckets",
+    "tasks",
+    "checks",
+    "notificationRules",
+    "notificationEndpoints",
+    "dashboards",
+    "labels",
+    "variables",
+    "secrets",
+    "dbrp",
+    "telegrafs",
+    "annotations",
+)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """One check's organization, its default bucket and the submission's scoped token."""
+
+    url: str
+    org: str
+    org_id: str
+    bucket: str
+    bucket_id: str
+    token: str
+    mqtt_host: str
+    mqtt_port: int
+    topic_prefix: str
+
+    def env(self) -> dict[str, str]:
+        """The settings a submission reads, in the names the labs use."""
+        return {
+            "INFLUXDB_V2_URL": self.url,
+            "INFLUXDB_V2_ORG": self.org,
+            "INFLUXDB_V2_BUCKET": self.bucket,
+            "INFLUXDB_V2_TOKEN": self.token,
+            "MQTT_HOST": self.mqtt_host,
+            "MQTT_PORT": str(self.mqtt_port),
+            "MQTT_TOPIC_PREFIX": self.topic_prefix,
+        }
+
+
+class SandboxFactory:
+    """Creates and removes sandboxes with the admin token."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Token {endpoints.influx.token}"
+
+    def _api(self, method: str, path: str, **kwargs) -> dict:
+        url = f"{self.endpoints.influx.url}/api/v2/{path}"
+        try:
+            response = self.http.request(method, url, timeout=10, **kwargs)
+        except requests.RequestException as exc:
+            raise ServiceError(f"InfluxDB did not answer {method} /api/v2/{path}: {exc}") from exc
+        if response.status_code >= 300:
+            raise ServiceError(
+                f"InfluxDB refused {method} /api/v2/{path}: {response.status_code} {response.text}"
+            )
+        return response.json() if response.content else {}
+
+    def create(self) -> Sandbox:
+        name = f"check-{uuid.uuid4().hex[:10]}"
+        org = self._api("POST", "orgs", json={"name": name})
+        bucket = self._api(
+            "POST", "buckets", json={"orgID": org["id"], "name": "lab", "retentionRules": []}
+        )
+        permissions = [
+            {"action": action, "resource": {"type": kind, "orgID": org["id"]}}
+            for kind in _RESOURCES
+            for action in ("read", "write")
+        ]
+        permissions.append({"action": "read", "resource": {"type": "orgs", "id": org["id"]}})
+        auth = self._api(
+            "POST",
+            "authorizations",
+            json={
+                "orgID": org["id"],
+                "description": f"{name} submission",
+                "permissions": permissions,
+            },
+        )
+        return Sandbox(
+            url=self.endpoints.influx.url,
+            org=name,
+            org_id=org["id"],
+            bucket="lab",
+            bucket_id=bucket["id"],
+            token=auth["token"],
+            mqtt_host=self.endpoints.mqtt.host,
+            mqtt_port=self.endpoints.mqtt.port,
+            topic_prefix=f"labs/{name}",
+        )
+
+    def remove(self, sandbox: Sandbox) -> None:
+        """Delete the organization with its tasks, buckets and tokens (best effort)."""
+        with contextlib.suppress(ServiceError):
+            for task in self._api("GET", "tasks", params={"orgID": sandbox.org_id}).get(
+                "tasks", []
+            ):
+                self._api("DELETE", f"tasks/{task['id']}")
+            self._api("DELETE", f"orgs/{sandbox.org_id}")
