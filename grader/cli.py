@@ -42,8 +42,19 @@ class Backend(StrEnum):
     external = "external"
 
 
-def grade(lab_name: str, path: Path, backend: str = "auto") -> tuple[Report, str]:
-    """Run the lab's checks on ``path``; returns the report and pytest's own output."""
+def grade(
+    lab_name: str,
+    path: Path,
+    backend: str = "auto",
+    *,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+) -> tuple[Report, str]:
+    """Run the lab's checks on ``path``; returns the report and pytest's own output.
+
+    ``env`` replaces the run's environment (e.g. the settings of an external
+    stack); ``extra_args`` go to pytest (e.g. ``--call-timeout 5``).
+    """
     lab = get_lab(lab_name)
     with tempfile.TemporaryDirectory(prefix="grader-run-") as tmp:
         results = Path(tmp) / "results.jsonl"
@@ -66,9 +77,10 @@ def grade(lab_name: str, path: Path, backend: str = "auto") -> tuple[Report, str
             "--tb=short",
             "-W",
             "ignore::DeprecationWarning",
+            *(extra_args or []),
         ]
         try:
-            run = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            run = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
             output = run.stdout + run.stderr
         except subprocess.TimeoutExpired as exc:
             output = f"the grading run took over {RUN_TIMEOUT}s and was stopped\n{exc.stdout or ''}"

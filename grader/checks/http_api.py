@@ -272,11 +272,12 @@ def _raised(result, status: int, code: str):
         and result.attrs.get("status") == status
         and result.attrs.get("code") == code
     )
-    found = (
-        f"returned {result.value!r}"
-        if result.ok
-        else f"{result.error_type} {result.attrs or result.message}"
-    )
+    if result.ok:
+        found = f"returned {result.value!r}"
+    elif result.error_type == "InfluxError":
+        found = f"InfluxError {result.attrs}"
+    else:
+        found = result.explain()
     return ok, found
 
 

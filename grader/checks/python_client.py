@@ -1,0 +1,567 @@
+"""Checks for lab python_client: writes and queries with influxdb-client against a live InfluxDB.
+
+Every check makes its own random data. Writes are verified by reading back
+what landed with the grader's admin client (exact timestamps as integer
+nanoseconds, field types as the Python types the query returns); queries are
+verified against the grader's own copy of the data it seeded. Seeded times
+are whole microseconds written with nanosecond precision, so no conversion
+can round them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+import pytest
+from influxdb_client import Point, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from grader.check import expect
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ALL_TIME = "range(start: 0, stop: 2200-01-01T00:00:00Z)"  # 1970 and the future too
+NOT_TAGS = {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
+ZONES = (
+    timezone(timedelta(hours=2)),
+    timezone(timedelta(hours=-5)),
+    timezone(timedelta(hours=5, minutes=30)),
+)
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def ns_of(when: datetime) -> int:
+    """A timezone-aware datetime as integer nanoseconds since the epoch, exactly."""
+    return (when - EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def show_ns(ns: int) -> str:
+    """Integer nanoseconds as a readable UTC time with all nine digits."""
+    seconds, rest = divmod(ns, 10**9)
+    return f"{(EPOCH + timedelta(seconds=seconds)).strftime('%Y-%m-%dT%H:%M:%S')}.{rest:09d}Z"
+
+
+def recent_base(rng: random.Random) -> datetime:
+    """A whole second between 3 and 4 hours ago (UTC): data then lies safely in the past."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(
+        seconds=rng.randrange(3 * 3600, 4 * 3600)
+    )
+
+
+def stored(admin, sandbox, measurement: str, fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every stored value of a measurement: {"ns", "field", "value", "tags"}, whatever its time."""
+    only = " or ".join(f'r._field == "{f}"' for f in fields)
+    flux = (
+        f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
+        f'|> filter(fn: (r) => r._measurement == "{measurement}") '
+        + (f"|> filter(fn: (r) => {only}) " if only else "")
+        + "|> map(fn: (r) => ({r with ns__: int(v: r._time)}))"
+    )
+    tables = admin.query_api().query(flux, org=sandbox.org_id)
+    return [
+        {
+            "ns": r.values["ns__"],
+            "field": r.get_field(),
+            "value": r.get_value(),
+            "tags": {k: v for k, v in r.values.items() if k not in NOT_TAGS and k != "ns__"},
+        }
+        for t in tables
+        for r in t.records
+    ]
+
+
+def points_of(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """Stored values grouped into points: (ns, sorted tags) -> {field: value}."""
+    points: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = (row["ns"], tuple(sorted(row["tags"].items())))
+        points.setdefault(key, {})[row["field"]] = row["value"]
+    return points
+
+
+def seed(admin, sandbox, points: list[Point]) -> None:
+    admin.write_api(write_options=SYNCHRONOUS).write(
+        bucket=sandbox.bucket, org=sandbox.org_id, record=points
+    )
+
+
+def typed(value: Any) -> str:
+    """A value with its type, so 21 and 21.0 read differently in feedback."""
+    return f"{value!r} ({type(value).__name__})"
+
+
+def first_differences(expected: list, found: list, limit: int = 3) -> str:
+    """A short account of what is missing and what is extra."""
+    want, got = Counter(map(repr, expected)), Counter(map(repr, found))
+    missing, extra = list((want - got).elements()), list((got - want).elements())
+    text = f"{len(found)} item(s); {len(missing)} missing, {len(extra)} unexpected"
+    if missing:
+        text += f"; missing e.g. {', '.join(missing[:limit])}"
+    if extra:
+        text += f"; unexpected e.g. {', '.join(extra[:limit])}"
+    return text
+
+
+# -- writes ------------------------------------------------------------------
+
+
+@pytest.mark.points(5)
+def test_write_reading(submission, sandbox, admin, grade):
+    """write_reading() writes one point: right tags, float temperature, int humidity, exact time."""
+    rng = random.Random()
+    device = f"sensor-{rng.randrange(1000, 10000)}"
+    room = rng.choice(["lab 2, east", "kitchen=main", "hall B"])  # needs escaping as a tag
+    humidity = rng.randrange(30, 70)
+    zone = rng.choice(ZONES)
+    when = (recent_base(rng) + timedelta(microseconds=rng.randrange(1, 10**6))).astimezone(zone)
+    result = submission.call("write_reading", device, room, 21, humidity, when)
+    expect(
+        result.ok,
+        "write_reading() failed",
+        found=result.explain(),
+        hint="build a Point and write it with write_api(write_options=SYNCHRONOUS)",
+    )
+    rows = stored(admin, sandbox, "climate")
+    found_series = sorted((r["field"], r["tags"]) for r in rows)
+    want_tags = {"device": device, "room": room}
+    grade.part(
+        "one point in 'climate' with tags device and room",
+        1,
+        sorted(r["field"] for r in rows) == ["humidity", "temperature"]
+        and all(r["tags"] == want_tags for r in rows),
+        expected=f"fields humidity and temperature, each with tags {want_tags}",
+        found=found_series or "nothing in measurement 'climate'",
+        hint="Point('climate').tag('device', device).tag('room', room)",
+    )
+    temps = [r["value"] for r in rows if r["field"] == "temperature"]
+    grade.part(
+        "temperature stored as a float, even when given 21",
+        1,
+        len(temps) == 1 and type(temps[0]) is float and temps[0] == 21.0,
+        expected=typed(21.0),
+        found=", ".join(map(typed, temps)) or "no temperature",
+        hint="a field's type comes from the Python value: 21 is written as the integer 21i; "
+        "use float(temperature)",
+    )
+    hums = [r["value"] for r in rows if r["field"] == "humidity"]
+    grade.part(
+        "humidity stored as an integer",
+        1,
+        len(hums) == 1 and type(hums[0]) is int and hums[0] == humidity,
+        expected=typed(humidity),
+        found=", ".join(map(typed, hums)) or "no humidity",
+        hint="write int(humidity); a float field cannot later take integers (and vice versa)",
+    )
+    want_ns = ns_of(when)
+    times = sorted({r["ns"] for r in rows})
+    shift = f" ({(times[0] - want_ns) / 3.6e12:+g} h off)" if len(times) == 1 else ""
+    grade.part(
+        "timestamp exact to the nanosecond, time zone respected",
+        2,
+        times == [want_ns],
+        expected=f"{show_ns(want_ns)} (given {when.isoformat()})",
+        found=", ".join(map(show_ns, times)) + shift if times else "no point",
+        hint="pass the aware datetime to Point.time() as it is: a naive datetime is taken as "
+        "UTC, and a coarser precision than ns converts through a float division",
+    )
+
+
+@pytest.mark.points(2)
+def test_write_line_protocol(submission, sandbox, admin, grade):
+    """write_line_protocol() writes the lines as given, with the precision it is given."""
+    rng = random.Random()
+    now_ns = ns_of(recent_base(rng)) + rng.randrange(10**9) * 1000 + rng.randrange(1000)
+    for precision, divisor in (("s", 10**9), ("ms", 10**6), ("us", 10**3), ("ns", 1)):
+        stamps = [(now_ns - i * 4_321_987_654_321) // divisor for i in range(3)]
+        lines = [
+            f"lp,room=lab\\ {precision},id={precision}{i} level={rng.randrange(1000)}i {ts}"
+            for i, ts in enumerate(stamps)
+        ]
+        result = submission.call("write_line_protocol", lines, precision)
+        if not result.ok:
+            grade.part(f"precision {precision!r}", 0.5, False, found=result.explain())
+            continue
+        rows = [r for r in stored(admin, sandbox, "lp") if r["tags"]["id"].startswith(precision)]
+        found = sorted((r["tags"]["id"], r["tags"]["room"], r["ns"]) for r in rows)
+        want = sorted(
+            (f"{precision}{i}", f"lab {precision}", ts * divisor) for i, ts in enumerate(stamps)
+        )
+        grade.part(
+            f"precision {precision!r}",
+            0.5,
+            found == want,
+            expected=f"(id, room, time in ns) {want}",
+            found=found or "no points",
+            hint="pass the lines unchanged and write_precision=precision to write()",
+        )
+
+
+def _dict_records(rng: random.Random, base: datetime) -> tuple[list[dict], dict[str, tuple]]:
+    """Dict records with datetime times (ids d*) and ISO-string times (ids s*), and their truth."""
+    records, truth = [], {}
+    for i in range(8):
+        when = base + timedelta(seconds=i * 61, microseconds=rng.randrange(10**6))
+        zone = ZONES[i % len(ZONES)]
+        key = f"{'d' if i < 4 else 's'}{i}"
+        local = when.astimezone(zone)
+        fields = {"reading": round(rng.uniform(-40, 40), 3), "samples": rng.randrange(1, 500)}
+        records.append(
+            {
+                "measurement": "dicts",
+                "tags": {"id": key, "site": f"site {i % 3}"},
+                "fields": fields,
+                "time": local if i < 4 else local.isoformat(),
+            }
+        )
+        truth[key] = (ns_of(when), {"id": key, "site": f"site {i % 3}"}, fields)
+    return records, truth
+
+
+@pytest.mark.points(2)
+def test_write_dicts(submission, sandbox, admin, grade):
+    """write_dicts() writes dict records with datetime and ISO-string times."""
+    rng = random.Random()
+    records, truth = _dict_records(rng, recent_base(rng))
+    result = submission.call("write_dicts", records)
+    expect(
+        result.ok,
+        "write_dicts() failed",
+        found=result.explain(),
+        hint="write_api(write_options=SYNCHRONOUS).write(bucket=..., record=records)",
+    )
+    points = points_of(stored(admin, sandbox, "dicts"))
+    got = {dict(tags).get("id"): (ns, dict(tags), fields) for (ns, tags), fields in points.items()}
+    for prefix, name in (
+        ("d", "records timed with aware datetimes"),
+        ("s", "records timed with ISO strings"),
+    ):
+        want = {k: v for k, v in truth.items() if k.startswith(prefix)}
+        have = {k: v for k, v in got.items() if k and k.startswith(prefix)}
+        wrong = [
+            f"{k}: expected {show_ns(w[0])} {w[1]} {w[2]}, found "
+            + (f"{show_ns(have[k][0])} {have[k][1]} {have[k][2]}" if k in have else "nothing")
+            for k, w in want.items()
+            if have.get(k) != w
+        ]
+        grade.part(
+            name,
+            1,
+            not wrong and len(have) == len(want),
+            expected=f"{len(want)} points with exact times, tags and typed fields",
+            found="; ".join(wrong[:2]) or f"{len(have)} points",
+            hint="the client accepts these dicts as they are; do not rebuild the times",
+        )
+
+
+@pytest.mark.points(3)
+def test_write_many(submission, sandbox, admin, grade):
+    """write_many() lands every record through the batching writer and says how many."""
+    rng = random.Random()
+    base = recent_base(rng)
+    count, batch_size = 5250, 500
+    records = [
+        {
+            "measurement": "bulk",
+            "tags": {"sensor": f"s{i % 10}"},
+            "fields": {"seq": i, "value": round(rng.uniform(0, 100), 2)},
+            "time": base + timedelta(milliseconds=i, microseconds=rng.randrange(1000)),
+        }
+        for i in range(count)
+    ]
+    result = submission.call("write_many", records, batch_size, timeout=60)
+    expect(result.ok, "write_many() failed", found=result.explain())
+    grade.part(
+        "returns how many records it handed to the writer",
+        1,
+        type(result.value) is int and result.value == count,
+        expected=count,
+        found=typed(result.value),
+    )
+    want = [
+        (ns_of(r["time"]), r["tags"]["sensor"], r["fields"]["seq"], r["fields"]["value"])
+        for r in records
+    ]
+    points = points_of(stored(admin, sandbox, "bulk"))
+    found = [
+        (ns, dict(tags).get("sensor"), fields.get("seq"), fields.get("value"))
+        for (ns, tags), fields in points.items()
+    ]
+    grade.part(
+        f"all {count} records land, exactly once, with batch_size={batch_size}",
+        2,
+        Counter(found) == Counter(want),
+        expected=f"{count} points",
+        found=first_differences(want, found, limit=2),
+        hint="use the writer in a `with` block (or call close()): batching mode sends from a "
+        "background thread, and whatever is still buffered is lost when the process ends",
+    )
+
+
+def _frame(rng: random.Random, base: datetime) -> pd.DataFrame:
+    rows = []
+    for i in range(12):
+        when = base + timedelta(minutes=i * 7, microseconds=rng.randrange(10**6))
+        rows.append(
+            {
+                "device": f"d{i % 3}",
+                "site": "north" if i % 2 else "south",
+                "temperature": round(rng.uniform(15, 30), 2),
+                "samples": rng.randrange(0, 1000),
+                "measured_at": pd.Timestamp(when.astimezone(ZONES[0])),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.points(3)
+def test_write_dataframe(submission, sandbox, admin, grade):
+    """write_dataframe() writes one point per row: tag columns as tags, times from the column."""
+    rng = random.Random()
+    frame = _frame(rng, recent_base(rng))
+    result = submission.call("write_dataframe", frame, "frames", ["device", "site"], "measured_at")
+    expect(result.ok, "write_dataframe() failed", found=result.explain())
+    points = points_of(stored(admin, sandbox, "frames", ("temperature", "samples")))
+    found = [
+        (dict(tags), fields.get("temperature"), fields.get("samples"), ns)
+        for (ns, tags), fields in points.items()
+    ]
+    want = [
+        (
+            {"device": r.device, "site": r.site},
+            r.temperature,
+            r.samples,
+            ns_of(r.measured_at.to_pydatetime()),
+        )
+        for r in frame.itertuples()
+    ]
+    grade.part(
+        "one point per row, tag columns as tags, the other columns as typed fields",
+        1,
+        sorted(repr(f[:3]) for f in found) == sorted(repr(w[:3]) for w in want),
+        expected=f"{len(want)} points, e.g. {want[0][:3]} (tags, temperature, samples)",
+        found=first_differences([w[:3] for w in want], [f[:3] for f in found], limit=2),
+        hint="data_frame_tag_columns=tag_columns; the rest become fields",
+    )
+    times = sorted(f[3] for f in found)
+    extra = sorted(
+        {r["field"] for r in stored(admin, sandbox, "frames")} - {"temperature", "samples"}
+    )
+    grade.part(
+        "times come from the timestamp column (which is not a field)",
+        2,
+        sorted(found, key=repr) == sorted(want, key=repr) and not extra,
+        expected=f"times {show_ns(min(w[3] for w in want))} … {show_ns(max(w[3] for w in want))}",
+        found=(f"times {show_ns(times[0])} … {show_ns(times[-1])}" if times else "no points")
+        + (f"; extra fields {extra}" if extra else ""),
+        hint="pass data_frame_timestamp_column=timestamp_column: otherwise the client takes "
+        "the index (0, 1, 2…) as nanoseconds since 1970",
+    )
+
+
+# -- queries -----------------------------------------------------------------
+
+
+def _seed_weather(admin, sandbox, rng: random.Random) -> tuple[list[dict], datetime, datetime]:
+    """60 temp points over 3 stations, plus decoys; returns the expected records and the window."""
+    base = recent_base(rng)
+    stamps = [
+        base + timedelta(seconds=20 * k, microseconds=rng.randrange(10**6)) for k in range(60)
+    ]
+    points, expected = [], []
+    for k, when in enumerate(stamps):
+        station, region = f"st-{k % 3}", ("coast" if k % 3 else "hills")
+        temp = round(rng.uniform(-10, 35), 3)
+        points += [
+            Point("weather")
+            .tag("station", station)
+            .tag("region", region)
+            .field("temp", temp)
+            .field("pressure", rng.randrange(950, 1050))
+            .time(when, WritePrecision.NS),
+            Point("indoor")
+            .tag("station", station)
+            .field("temp", temp + 1)
+            .time(when, WritePrecision.NS),
+        ]
+        if 10 <= k < 50:
+            expected.append({"time": when, "value": temp, "station": station, "region": region})
+    seed(admin, sandbox, points)
+    return expected, stamps[10], stamps[50]
+
+
+@pytest.mark.points(2)
+def test_query_records(submission, sandbox, admin, grade):
+    """query_records() returns the field's values in [start, stop) with their tags, sorted."""
+    rng = random.Random()
+    expected, start, stop = _seed_weather(admin, sandbox, rng)
+    zone = rng.choice(ZONES)
+    result = submission.call(
+        "query_records", "weather", "temp", start.astimezone(zone), stop.astimezone(zone)
+    )
+    expect(result.ok, "query_records() failed", found=result.explain())
+    records = result.value
+    expect(
+        isinstance(records, list) and all(isinstance(r, dict) for r in records),
+        "query_records() should return a list of dicts",
+        found=type(records).__name__,
+    )
+    key = lambda r: repr(sorted(r.items()))  # noqa: E731 - aware datetimes compare across zones
+    normal = [
+        {k: (v.astimezone(UTC) if isinstance(v, datetime) else v) for k, v in r.items()}
+        for r in records
+    ]
+    grade.part(
+        "exactly the seeded records: time, value and one key per tag",
+        1,
+        sorted(map(key, normal)) == sorted(map(key, expected)),
+        expected=f"{len(expected)} records like {expected[0]}",
+        found=first_differences(
+            [sorted(r.items()) for r in expected], [sorted(r.items()) for r in normal], limit=2
+        ),
+        hint="range(start, stop) includes start and excludes stop; keep the tag columns, "
+        "drop _start, _stop, _measurement, _field, result and table",
+    )
+    times = [r.get("time") for r in records]
+    grade.part(
+        "sorted by time, as timezone-aware datetimes",
+        1,
+        all(isinstance(t, datetime) and t.tzinfo for t in times)
+        and times == sorted(times)
+        and len(times) == len(expected),
+        expected="times ascending, each with a tzinfo",
+        found=times[:3],
+        hint="records come table by table (one per series): sort them by time",
+    )
+
+
+def _seed_machines(admin, sandbox, rng: random.Random) -> tuple[list[dict], datetime, datetime]:
+    base = recent_base(rng)
+    points, expected = [], []
+    start, stop = base + timedelta(minutes=10), base + timedelta(minutes=50)
+    for k in range(30):
+        when = base + timedelta(minutes=2 * k, microseconds=rng.randrange(10**6))
+        for line, unit in (("L1", "press"), ("L2", "lathe")):
+            rpm, load = rng.randrange(500, 3000), round(rng.uniform(0, 1), 4)
+            points.append(
+                Point("machine")
+                .tag("line", line)
+                .tag("unit", unit)
+                .field("rpm", rpm)
+                .field("load", load)
+                .time(when, WritePrecision.NS)
+            )
+            if start <= when < stop:
+                expected.append(
+                    {"_time": when, "line": line, "unit": unit, "rpm": rpm, "load": load}
+                )
+        points.append(
+            Point("power").tag("line", "L1").field("watts", 1.5).time(when, WritePrecision.NS)
+        )
+    seed(admin, sandbox, points)
+    return expected, start, stop
+
+
+def _frame_rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    rows = []
+    for record in frame[columns].to_dict("records"):
+        when = pd.Timestamp(record["_time"])
+        when = when.tz_convert("UTC") if when.tzinfo else when.tz_localize("UTC")
+        values = [v.item() if hasattr(v, "item") else v for v in (record[c] for c in columns[1:])]
+        rows.append((ns_of(when.to_pydatetime()), *values))
+    return sorted(rows, key=repr)
+
+
+@pytest.mark.points(2)
+def test_query_dataframe(submission, sandbox, admin, grade):
+    """query_dataframe() returns the measurement pivoted: one row per time and series."""
+    rng = random.Random()
+    expected, start, stop = _seed_machines(admin, sandbox, rng)
+    result = submission.call("query_dataframe", "machine", start.astimezone(ZONES[0]), stop)
+    expect(result.ok, "query_dataframe() failed", found=result.explain())
+    frame = result.value
+    expect(
+        isinstance(frame, pd.DataFrame),
+        "query_dataframe() should return a pandas DataFrame",
+        found=type(frame).__name__,
+        hint="query_data_frame() returns a list of frames when the tables differ: concatenate",
+    )
+    columns = ["_time", "line", "unit", "rpm", "load"]
+    missing = [c for c in columns if c not in frame.columns]
+    grade.part(
+        "columns: _time, each tag, one per field",
+        0.5,
+        not missing,
+        expected=columns,
+        found=list(frame.columns),
+        hint='pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
+    )
+    if missing:
+        grade.part("one row per seeded time and series", 1.5, False, found="columns missing")
+        return
+    want = sorted(((ns_of(e["_time"]), *(e[c] for c in columns[1:])) for e in expected), key=repr)
+    found = _frame_rows(frame, columns)
+    grade.part(
+        "one row per seeded time and series, with the seeded values",
+        1.5,
+        found == want and all(type(f[3]) is int for f in found),
+        expected=f"{len(want)} rows, e.g. {want[0]} (time ns, line, unit, rpm, load)",
+        found=first_differences(want, found, limit=2),
+        hint="filter on the measurement and the [start, stop) range, then pivot",
+    )
+
+
+@pytest.mark.points(3)
+def test_mean_by_tag(submission, sandbox, admin, grade):
+    """mean_by_tag() computes the mean with query parameters, whatever the tag value holds."""
+    rng = random.Random()
+    base = recent_base(rng)
+    start = base + timedelta(hours=1)
+    tricky = rng.choice(['lab "north" \\ wing', 'C:\\data\\"raw"', 'say "hi"\\'])
+    plain = "roof"
+    values: dict[str, list[float]] = {tricky: [], plain: [], "cellar": []}
+    points = []
+    for site in values:
+        for k in range(24):
+            when = base + timedelta(minutes=5 * k, microseconds=rng.randrange(10**6))
+            value = round(rng.uniform(0, 80), 3)
+            points.append(
+                Point("air")
+                .tag("site", site)
+                .tag("sensor", f"p{k % 3}")
+                .field("pm25", value)
+                .field("pm10", value * 2)
+                .time(when, WritePrecision.NS)
+            )
+            if when >= start:
+                values[site].append(value)
+    seed(admin, sandbox, points)
+    zone = rng.choice(ZONES)
+    cases = (
+        ("a plain tag value", 0.5, plain),
+        ("a tag value with double quotes and a backslash", 2, tricky),
+        ("None when nothing matches", 0.5, "nowhere"),
+    )
+    for name, points_worth, site in cases:
+        result = submission.call("mean_by_tag", "air", "pm25", "site", site, start.astimezone(zone))
+        want = sum(values[site]) / len(values[site]) if values.get(site) else None
+        got = result.value if result.ok else None
+        right = result.ok and (
+            got is None
+            if want is None
+            else isinstance(got, float) and math.isclose(got, want, rel_tol=1e-9)
+        )
+        grade.part(
+            f"mean for {name} ({site!r})",
+            points_worth,
+            right,
+            expected=want,
+            found=result.explain() if not result.ok else typed(got),
+            hint="pass values with query(..., params={...}) and name them in Flux as they are "
+            "(an `option` each), not params.x; group() before mean() merges the series",
+        )

@@ -1,0 +1,48 @@
+"""Fixtures for the grader's self-tests: grade a folder against the session's live services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from grader.cli import grade
+from grader.results import Report
+from influx_labs.services import Endpoints
+
+
+def external_env(endpoints: Endpoints) -> dict[str, str]:
+    """The environment of a grading run that uses already running servers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "MQTT_"))}
+    env.update(endpoints.as_env())
+    env["INFLUX_LABS_BACKEND"] = "external"
+    env["INFLUX_LABS_ENV_FILE"] = os.devnull  # only the environment speaks
+    return env
+
+
+@pytest.fixture(scope="session")
+def grade_folder(endpoints: Endpoints) -> Callable[..., Report]:
+    """grade_folder(lab, path, *pytest_args) -> Report, on the session's servers."""
+
+    def run(lab: str, path: Path, *args: str) -> Report:
+        report, output = grade(
+            lab, path, "external", env=external_env(endpoints), extra_args=list(args)
+        )
+        assert report.checks, f"the grading run produced no results:\n{output[-3000:]}"
+        return report
+
+    return run
+
+
+def points(report: Report) -> dict[str, float]:
+    return {c.check: c.points for c in report.checks}
+
+
+def patched(source: str, patches: list[tuple[str, str]]) -> str:
+    """The source with each (old, new) applied; each old text must occur exactly once."""
+    for old, new in patches:
+        assert source.count(old) == 1, f"patch text occurs {source.count(old)} times: {old!r}"
+        source = source.replace(old, new)
+    return source
