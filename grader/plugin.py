@@ -7,10 +7,13 @@ student's code in a child process and verifies what landed in InfluxDB with
 the ``admin`` client. Every check runs in its own ``sandbox`` organization.
 
 Outcomes: a check that finishes passes (its ``grade`` parts decide partial
-credit); an ``AssertionError`` is the student's failure; anything else is an
-infrastructure error if a service is down or the error is a ServiceError, and
-never costs points. Each result is appended to ``--grader-report`` as soon as
-the check ends, so a crash of the run loses nothing that was graded.
+credit); an ``AssertionError`` is the student's failure; anything else (a
+service down, the grader's own bug) is an infrastructure error, shown as such
+and never costing points. Checks must therefore turn every student mistake
+into an assertion, ``expect`` or ``grade.part``, before using a value.
+
+Each result is appended to ``--grader-report`` as soon as the check ends, so a
+crash of the run loses nothing that was graded.
 """
 
 from __future__ import annotations
@@ -151,14 +154,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             earned += unallocated
         elif isinstance(exc, AssertionError | pytest.fail.Exception):
             notes.append(_message(exc))
-        elif isinstance(exc, ServiceError) or (down := _services_down(item)):
+        else:
+            # Student mistakes surface as assertions; anything else is the services'
+            # or the grader's own failure, and must never cost the student points.
+            down = exc if isinstance(exc, ServiceError) else _services_down(item)
             result.outcome = Outcome.INFRA_ERROR
             result.feedback = (
-                f"a lab service failed: {exc if isinstance(exc, ServiceError) else down}"
+                f"a lab service failed: {down}"
+                if down
+                else f"the grader itself failed (not your fault): {exc!r}"
             )
             return
-        else:
-            notes.append(f"the grader could not use what your code produced: {exc!r}")
         result.points = round(min(earned, result.max_points), 2)
         result.feedback = "\n\n".join(n for n in notes if n)
         if result.points >= result.max_points:

@@ -117,13 +117,12 @@ class Submission:
     def module_file(self) -> Path:
         return self.path / f"{self.module}.py"
 
-    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def child_env(self, home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
         """Only what the code needs: no grader secrets leak through the environment."""
         base = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ") if k in os.environ}
-        home = tempfile.mkdtemp(prefix="grader-home-")
         return {
             **base,
-            "HOME": home,
+            "HOME": str(home),  # an empty home inside the run's own temporary directory
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "OPENBLAS_NUM_THREADS": "1",
@@ -169,7 +168,7 @@ class Submission:
                     stdout=out,
                     stderr=err,
                     cwd=self.path,
-                    env=self.child_env(env),
+                    env=self.child_env(Path(tmp), env),
                     start_new_session=True,
                     preexec_fn=lambda: _limits(int(timeout) + 5),
                 )
@@ -243,7 +242,7 @@ class Program:
             stdout=self._out,
             stderr=self._err,
             cwd=submission.path,
-            env=submission.child_env(env),
+            env=submission.child_env(Path(self._tmp.name), env),
             start_new_session=True,
             preexec_fn=lambda: _limits(600),
         )

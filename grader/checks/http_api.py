@@ -17,6 +17,7 @@ from influxdb_client import Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from grader.check import expect
+from influx_labs.tasks import wait_for_run
 
 NOT_INFLUX_ERROR = "raise InfluxError(status, code, message, ...) for every error answer"
 
@@ -234,12 +235,7 @@ def test_task_created_and_run(submission, sandbox, admin, grade):
     run = submission.call("run_task", task.id)
     status = None
     if run.ok and isinstance(run.value, str):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            status = admin.tasks_api().get_run(task.id, run.value).status
-            if status in ("success", "failed", "canceled"):
-                break
-            time.sleep(0.2)
+        status = wait_for_run(admin, task.id, run.value)
     grade.part(
         "run_task() starts a run that succeeds",
         2,

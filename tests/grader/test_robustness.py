@@ -38,8 +38,8 @@ def _with_health(tmp_path: Path, body: str) -> Path:
 def _only_health_fails(report) -> str:
     by_check = {c.check: c for c in report.checks}
     assert by_check["test_health"].outcome == Outcome.FAILED
-    others = {c.check: c.outcome for c in report.checks if c.check != "test_health"}
-    assert set(others.values()) == {Outcome.PASSED}, others
+    others = {c.check: (c.outcome, c.feedback) for c in report.checks if c.check != "test_health"}
+    assert {outcome for outcome, _ in others.values()} == {Outcome.PASSED}, others
     return by_check["test_health"].feedback
 
 

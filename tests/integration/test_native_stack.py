@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +13,7 @@ from influxdb_client import BucketRetentionRules, Point, TaskCreateRequest, Writ
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from influx_labs.services import NativeStack
+from influx_labs.tasks import wait_for_run
 from influx_labs.versions import INFLUXDB_VERSION
 
 
@@ -92,16 +92,8 @@ from(bucket: "{fresh_bucket}")
         task_create_request=TaskCreateRequest(flux=flux, org_id=org_id, status="active")
     )
     try:
-        # Wait for the run to be promoted to "started" before looking for it;
-        # the runs list answers as soon as the run is queued.
         run = tasks.run_manually(task.id)
-        deadline = time.monotonic() + 30
-        status = run.status
-        while time.monotonic() < deadline:
-            status = tasks.get_run(task.id, run.id).status
-            if status in ("success", "failed", "canceled"):
-                break
-            time.sleep(0.2)
+        status = wait_for_run(influx_client, task.id, run.id)
         logs = [entry.message for entry in tasks.get_run_logs(task.id, run.id)]
         assert status == "success", logs
         tables = influx_client.query_api().query(

@@ -1,0 +1,268 @@
+"""Checks for lab iot_pipeline: the student's bridge runs as a program against a live broker
+and a live InfluxDB; the grader publishes a known stream and reads back what landed."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from grader.check import expect
+from grader.sandbox import Sandbox
+from grader.submission import Program, Submission
+from influx_labs.simulators.iot import Message, Reading, generate, publish, valid_readings
+
+READY_TIMEOUT = 20.0
+LAND_TIMEOUT = 20.0
+
+
+@pytest.fixture
+def start_bridge(submission: Submission) -> Iterator:
+    """start_bridge(**env) -> a running bridge that said READY (the check fails otherwise)."""
+    started: list[Program] = []
+
+    def start(**env: str) -> Program:
+        program = submission.program("bridge.py", env=env)
+        started.append(program)
+        ready = program.wait_for_line("READY", READY_TIMEOUT)
+        expect(
+            ready,
+            "the bridge never printed READY",
+            expected=f"a line READY within {READY_TIMEOUT:.0f}s, once subscribed",
+            found=f"the bridge {program.describe_exit()}; stderr: {program.stderr()[-800:]}",
+            hint="print('READY', flush=True) in on_subscribe, after subscribing with QoS 1",
+        )
+        return program
+
+    yield start
+    for program in started:
+        program.close()
+
+
+def _stream(sandbox: Sandbox, count: int, malformed: float = 0.0) -> list[Message]:
+    seed = random.randrange(2**32)
+    return generate(
+        devices=4,
+        count=count,
+        seed=seed,
+        start_ms=int(time.time() * 1000) - 3_600_000,
+        malformed_ratio=malformed,
+        prefix=sandbox.topic_prefix,
+    )
+
+
+def _whole_numbers(messages: list[Message]) -> list[Message]:
+    """Give some valid readings JSON integers (21, not 21.0): the contract says numbers."""
+    out = []
+    for i, m in enumerate(messages):
+        if m.reading is not None and i % 10 == 3:
+            r = Reading(
+                m.reading.device,
+                m.reading.ts_ms,
+                float(round(m.reading.temperature)),
+                float(round(m.reading.humidity)),
+            )
+            body = {
+                "device": r.device,
+                "ts": r.ts_ms,
+                "temperature": int(r.temperature),
+                "humidity": int(r.humidity),
+            }
+            m = Message(m.topic, json.dumps(body).encode(), r, m.kind)
+        out.append(m)
+    return out
+
+
+def _landed(admin, sandbox: Sandbox) -> list[dict]:
+    tables = admin.query_api().query(
+        f'from(bucket: "{sandbox.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "readings") '
+        '|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
+        org=sandbox.org_id,
+    )
+    return [r.values for t in tables for r in t]
+
+
+def _count(admin, sandbox: Sandbox) -> int:
+    tables = admin.query_api().query(
+        f'from(bucket: "{sandbox.bucket}") |> range(start: 0) '
+        '|> filter(fn: (r) => r._measurement == "readings" and r._field == "temperature") '
+        "|> group() |> count()",
+        org=sandbox.org_id,
+    )
+    return sum(r.get_value() for t in tables for r in t)
+
+
+def _wait_for(admin, sandbox: Sandbox, expected: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    count = 0
+    while time.monotonic() < deadline:
+        count = _count(admin, sandbox)
+        if count >= expected:
+            time.sleep(0.5)  # a few more would be duplicates: give them a chance to show
+            return _count(admin, sandbox)
+        time.sleep(0.2)
+    return count
+
+
+def _state(program: Program) -> str:
+    """How the bridge is doing, with the end of what it wrote to stderr."""
+    err = program.stderr().strip()
+    tail = f"; its stderr ends with:\n{err[-700:]}" if err else ""
+    return f"the bridge {program.describe_exit()}{tail}"
+
+
+def _stats(program: Program) -> dict | None:
+    lines = [line for line in program.stdout().splitlines() if line.strip()]
+    try:
+        stats = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return None
+    return stats if isinstance(stats, dict) else None
+
+
+def _schema(admin, sandbox: Sandbox) -> tuple[set[str], set[str]]:
+    """The field names and tag keys of measurement `readings`."""
+    keys = {}
+    for kind in ("Field", "Tag"):
+        tables = admin.query_api().query(
+            'import "influxdata/influxdb/schema"\n'
+            f'schema.measurement{kind}Keys(bucket: "{sandbox.bucket}", '
+            'measurement: "readings", start: 0)',
+            org=sandbox.org_id,
+        )
+        keys[kind] = {r.get_value() for t in tables for r in t}
+    return keys["Field"], keys["Tag"] - {"_field", "_measurement", "_start", "_stop"}
+
+
+def _compare(expected: list[Reading], landed: list[dict]) -> tuple[list, list]:
+    """Readings not found at their own (device, ts), and values stored differently."""
+    by_key = {(row.get("device"), int(row["_time"].timestamp() * 1000)): row for row in landed}
+    missing, wrong = [], []
+    for r in expected:
+        row = by_key.get((r.device, r.ts_ms))
+        if row is None:
+            missing.append((r.device, r.ts_ms))
+        elif (row.get("temperature"), row.get("humidity")) != (r.temperature, r.humidity):
+            wrong.append(
+                {
+                    "sent": (r.temperature, r.humidity),
+                    "stored": (row.get("temperature"), row.get("humidity")),
+                }
+            )
+    return missing, wrong
+
+
+@pytest.mark.points(6)
+def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, grade):
+    """Every valid reading lands once, with its device tag, float fields and own timestamp."""
+    messages = _whole_numbers(_stream(sandbox, 400))
+    bridge = start_bridge()
+    publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+    expected = valid_readings(messages)
+    stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
+    landed = _landed(admin, sandbox)
+    grade.part(
+        "each valid message stored exactly once",
+        2,
+        stored == len(expected),
+        expected=f"{len(expected)} points in measurement readings",
+        found=f"{stored} points" + ("" if stored else f"; {_state(bridge)}"),
+        hint="one point per message; a rejected batch or a dropped message shows here",
+    )
+    fields, tags = _schema(admin, sandbox)
+    floats = all(
+        isinstance(row.get(f), float) for row in landed for f in ("temperature", "humidity")
+    )
+    grade.part(
+        "device is a tag; temperature and humidity are float fields",
+        2,
+        landed and fields == {"temperature", "humidity"} and tags == {"device"} and floats,
+        expected="fields {temperature, humidity} (floats, even for JSON integers like 21), "
+        "tags {device}",
+        found=f"fields {sorted(fields)}, tags {sorted(tags)}, all floats: {floats}",
+        hint="float(value): a field's type is fixed by its first point, later integers "
+        "are rejected",
+    )
+    missing, wrong = _compare(expected, landed)
+    grade.part(
+        "each reading at its own timestamp with its values",
+        2,
+        not missing and not wrong,
+        expected="every (device, ts) sent found with the temperature and humidity sent",
+        found=f"{len(missing)} not found at their ts (e.g. {missing[:2]}); "
+        f"{len(wrong)} with other values (e.g. {wrong[:1]})",
+        hint="the point's time is the message's ts, in milliseconds, not the arrival time",
+    )
+    expect(bridge.alive(), "the bridge stopped by itself", found=_state(bridge))
+
+
+@pytest.mark.points(5)
+def test_malformed_messages_are_skipped_and_counted(start_bridge, sandbox, admin, grade):
+    """Malformed payloads are skipped and counted; the bridge keeps running and writing."""
+    messages = _stream(sandbox, 300, malformed=0.2)
+    bad = sum(1 for m in messages if m.reading is None)
+    bridge = start_bridge()
+    publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+    expected = valid_readings(messages)
+    stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
+    grade.part(
+        "keeps running and writing through every kind of malformed payload",
+        3,
+        bridge.alive() and stored == len(expected),
+        expected=f"all {len(expected)} valid readings stored, the bridge still running",
+        found=f"{stored} stored; {_state(bridge)}",
+        hint="validate before building a point; an exception escaping on_message "
+        "stops the MQTT loop",
+    )
+    code = bridge.terminate(10)
+    stats = _stats(bridge)
+    grade.part(
+        "malformed messages counted",
+        1,
+        stats is not None and stats.get("malformed") == bad,
+        expected=f'a last line like {{"received": {len(messages)}, "written": '
+        f'{len(expected)}, "malformed": {bad}}}',
+        found=stats or bridge.stdout()[-300:] or f"nothing (exit status {code})",
+    )
+    grade.part(
+        "received and written counted too",
+        1,
+        stats is not None
+        and stats.get("received") == len(messages)
+        and stats.get("written") == len(expected),
+        expected={"received": len(messages), "written": len(expected)},
+        found=stats,
+    )
+
+
+@pytest.mark.points(4)
+def test_sigterm_flushes_what_is_buffered(start_bridge, sandbox, admin, grade):
+    """On SIGTERM the bridge writes its buffer before it exits."""
+    messages = _stream(sandbox, 60)
+    # A batch larger than the stream and a long interval: nothing is written before SIGTERM.
+    bridge = start_bridge(BATCH_SIZE="10000", FLUSH_INTERVAL_MS="600000")
+    publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+    time.sleep(1.5)  # let the bridge take them off the socket
+    early = _count(admin, sandbox)
+    state = _state(bridge)
+    code = bridge.terminate(15)
+    stored = _count(admin, sandbox)
+    grade.part(
+        "exits by itself with status 0 after SIGTERM",
+        1,
+        code == 0,
+        found=f"exit status {code}" if code is not None else "it had to be killed",
+        hint="handle SIGTERM: set a flag, stop the MQTT loop, close the writer",
+    )
+    grade.part(
+        "every buffered point is written",
+        3,
+        stored == len(messages),
+        expected=f"{len(messages)} points after exit ({early} before SIGTERM)",
+        found=stored if stored else f"0; before SIGTERM {state}",
+        hint="write_api.close() flushes the batching buffer; exiting without it drops it",
+    )
