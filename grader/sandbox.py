@@ -79,11 +79,12 @@ class SandboxFactory:
             )
         return response.json() if response.content else {}
 
-    def create(self) -> Sandbox:
+    def create(self, bucket: str = "lab") -> Sandbox:
+        """A new organization holding one empty bucket, and a token scoped to it."""
         name = f"check-{uuid.uuid4().hex[:10]}"
         org = self._api("POST", "orgs", json={"name": name})
-        bucket = self._api(
-            "POST", "buckets", json={"orgID": org["id"], "name": "lab", "retentionRules": []}
+        created = self._api(
+            "POST", "buckets", json={"orgID": org["id"], "name": bucket, "retentionRules": []}
         )
         permissions = [
             {"action": action, "resource": {"type": kind, "orgID": org["id"]}}
@@ -104,8 +105,8 @@ class SandboxFactory:
             url=self.endpoints.influx.url,
             org=name,
             org_id=org["id"],
-            bucket="lab",
-            bucket_id=bucket["id"],
+            bucket=bucket,
+            bucket_id=created["id"],
             token=auth["token"],
             mqtt_host=self.endpoints.mqtt.host,
             mqtt_port=self.endpoints.mqtt.port,

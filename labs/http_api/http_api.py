@@ -1,6 +1,6 @@
 """Lab http_api: the InfluxDB 2.x HTTP API with nothing but `requests` (skeleton).
 
-Complete the TODOs, then run the grader on your work: `grader check http_api`.
+Complete the TODOs, then run the grader on your work: `./course check http_api`.
 Guide: docs/labs/http_api.md.
 
 Contract (the grader calls these functions in a child process):

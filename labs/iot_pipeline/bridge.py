@@ -1,6 +1,6 @@
 """Lab iot_pipeline: a bridge from MQTT device readings to InfluxDB (skeleton).
 
-Complete the TODOs, then run the grader on your work: `grader check iot_pipeline`.
+Complete the TODOs, then run the grader on your work: `./course check iot_pipeline`.
 Guide: docs/labs/iot_pipeline.md. Feed it by hand with the simulator:
 `python labs/iot_pipeline/simulate.py --devices 3 --rate 5 --count 60 --malformed 0.1`.
 

@@ -1,6 +1,6 @@
 """Lab python_client: writing and querying with influxdb-client (skeleton).
 
-Complete the TODOs, then run the grader on your work: `grader check python_client`.
+Complete the TODOs, then run the grader on your work: `./course check python_client`.
 Guide: docs/labs/python_client.md.
 
 Contract (the grader calls these functions in a child process):

@@ -1,0 +1,92 @@
+"""Code blocks of the course site, found the way an author writes them.
+
+Convention (also in README, "Writing course pages"):
+- every fenced block in ``python``, ``flux``, ``bash`` or ``javascript`` is run
+  by the test suite against live servers; ``csharp`` blocks are not run (no .NET
+  here) but every InfluxDB.Client name they use must be a real API member;
+- the blocks of one page run in order and share state: Python blocks share one
+  namespace, so a later block may use a client an earlier one opened;
+- an HTML comment on the line before a block changes that:
+  ``<!-- example: skip reason="..." -->`` (not run; the reason is reported),
+  ``<!-- example: expect-error -->`` (must fail, e.g. a spot-the-bug block);
+- blocks may sit inside content tabs (indented); indentation is removed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+RUN = {"python", "flux", "bash", "javascript"}
+CHECKED = {"csharp"}
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)(?P<rest>.*)$")
+_MARK = re.compile(r"<!--\s*example:\s*(?P<what>[\w-]+)(?:\s+reason=\"(?P<reason>[^\"]*)\")?\s*-->")
+
+
+@dataclass(frozen=True)
+class Example:
+    page: str  # path below docs/
+    line: int  # 1-based line of the opening fence
+    lang: str
+    code: str
+    mode: str = "run"  # run | skip | expect-error | check
+    reason: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.page}:{self.line}:{self.lang}"
+
+
+def _marker(lines: list[str], index: int) -> tuple[str, str]:
+    for previous in reversed(lines[:index]):
+        if previous.strip():
+            found = _MARK.search(previous)
+            return (found.group("what"), found.group("reason") or "") if found else ("", "")
+    return "", ""
+
+
+def page_examples(path: Path) -> list[Example]:
+    """Every fenced code block of one page, with how it is to be treated."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    examples, i = [], 0
+    while i < len(lines):
+        match = _FENCE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        indent, ticks, lang = match["indent"], match["ticks"], match["lang"].lower()
+        body, j = [], i + 1
+        while j < len(lines) and not (
+            lines[j].startswith(indent)
+            and lines[j].strip().startswith(ticks)
+            and lines[j].strip().strip(ticks[0]) == ""
+        ):
+            body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j])
+            j += 1
+        what, reason = _marker(lines, i)
+        lang = {
+            "py": "python",
+            "js": "javascript",
+            "sh": "bash",
+            "shell": "bash",
+            "cs": "csharp",
+            "c#": "csharp",
+        }.get(lang, lang)
+        if lang in RUN or lang in CHECKED:
+            mode = "check" if lang in CHECKED else (what or "run")
+            if mode not in ("run", "skip", "expect-error", "check"):
+                raise ValueError(f"{path}:{i + 1}: unknown example marker {what!r}")
+            examples.append(
+                Example(
+                    str(path.relative_to(DOCS)), i + 1, lang, "\n".join(body) + "\n", mode, reason
+                )
+            )
+        i = j + 1
+    return examples
+
+
+def all_examples() -> list[Example]:
+    return [e for page in sorted(DOCS.rglob("*.md")) for e in page_examples(page)]

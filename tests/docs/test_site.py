@@ -1,0 +1,143 @@
+"""The course site builds cleanly and works in a real browser.
+
+`mkdocs build --strict` must pass with no warning (broken links, missing nav
+entries). Then headless Chromium (the system's, never a downloaded one) opens
+the built site served on localhost and uses it as a reader would: navigation,
+search and content tabs. Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from influx_labs.services.process import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site")
+    mkdocs = Path(sys.executable).parent / "mkdocs"
+    result = subprocess.run(
+        [str(mkdocs), "build", "--strict", "-d", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "WARNING" not in log, log
+    return out
+
+
+def test_strict_build_has_every_page(site):
+    for page in (
+        "index.html",
+        "setup/index.html",
+        "topics/http-api/index.html",
+        "common-mistakes/index.html",
+        "labs/http_api/index.html",
+        "instructors/index.html",
+        "reference/index.html",
+        "search/search_index.json",
+    ):
+        assert (site / page).is_file(), page
+
+
+@pytest.fixture(scope="module")
+def served(site) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(site),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(served):
+    if CHROMIUM is None:
+        reason = "Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("INFLUX_LABS_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+def test_home_page_and_navigation(page, served):
+    page.goto(served + "/")
+    assert "InfluxDB 2.x integrations" in page.locator("h1").first.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=False)
+    page.locator(".md-tabs__link", has_text="Topics").first.click()
+    page.wait_for_url("**/topics/**")
+    assert page.locator("h1").first.inner_text().strip()
+    page.locator(".md-nav__link", has_text="Best practices").first.click()
+    page.wait_for_url("**/topics/best-practices/**")
+
+
+def test_search_finds_pages(page, served):
+    page.goto(served + "/")
+    page.locator("label.md-search__icon, .md-search__icon[for=__search]").first.click()
+    page.locator("input.md-search__input").fill("retention")
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for()
+    assert results.count() > 0
+
+
+def test_content_tabs_switch(page, served):
+    page.goto(served + "/topics/client-libraries/")
+    tabs = page.locator(".tabbed-set").first
+    labels = tabs.locator(".tabbed-labels > label")
+    assert labels.count() >= 2
+    second = labels.nth(1)
+    name = second.inner_text().strip()
+    second.click()
+    panel = tabs.locator(".tabbed-content > .tabbed-block").nth(1)
+    assert panel.is_visible(), f"the {name} tab did not show its content"
+    assert not tabs.locator(".tabbed-content > .tabbed-block").nth(0).is_visible()
+    page.screenshot(path=str(ARTIFACTS / "topic-client-libraries.png"), full_page=False)
