@@ -261,64 +261,58 @@ def test_task_created_and_run(submission, sandbox, admin, grade):
     )
 
 
-def _raised(result, status: int, code: str):
+def _raised(result, status: int, code: str, line: int | None = None) -> tuple[bool, str]:
+    """Whether the call raised InfluxError(status, code[, line]), and what it did instead."""
+    attrs = result.attrs
     ok = (
         not result.ok
         and result.error_type == "InfluxError"
-        and result.attrs.get("status") == status
-        and result.attrs.get("code") == code
+        and (attrs.get("status"), attrs.get("code")) == (status, code)
+        and (line is None or attrs.get("line") == line)
     )
     if result.ok:
-        found = f"returned {result.value!r}"
-    elif result.error_type == "InfluxError":
-        found = f"InfluxError {result.attrs}"
-    else:
-        found = result.explain()
-    return ok, found
+        return ok, f"returned {result.value!r}"
+    if result.error_type == "InfluxError":
+        return ok, f"InfluxError {attrs}"
+    return ok, result.explain()
 
 
 @pytest.mark.points(5)
-def test_errors_become_influx_errors(submission, sandbox, admin, grade):
+def test_errors_become_influx_errors(submission, grade):
     """Error answers (400, 401, 404) are raised as InfluxError with status, code and line."""
-    body = "good v=1i 1700000000\nbad,t=x v=\ngood v=3i 1700000002"
-    result = submission.call("write_lines", body, "s")
-    ok, found = _raised(result, 400, "invalid")
-    grade.part(
-        "bad line protocol: 400 'invalid' with the bad line's number",
-        2,
-        ok and result.attrs.get("line") == 2,
-        expected="InfluxError status=400 code='invalid' line=2",
-        found=found,
-        hint="InfluxDB 2.9 quotes the bad line in `message`; find its number in the body",
-    )
-
-    result = submission.call("write_lines", "m v=1", "s", token="not-a-token")
-    ok, found = _raised(result, 401, "unauthorized")
-    grade.part(
-        "wrong token: 401 'unauthorized'",
-        1,
-        ok,
-        expected="InfluxError status=401 code='unauthorized'",
-        found=found,
-    )
-
-    result = submission.call("write_lines", "m v=1", "s", bucket=f"missing-{uuid.uuid4().hex[:6]}")
-    ok, found = _raised(result, 404, "not found")
-    grade.part(
-        "missing bucket: 404 'not found'",
-        1,
-        ok,
-        expected="InfluxError status=404 code='not found'",
-        found=found,
-    )
-
-    result = submission.call("query", 'from(bucket: "x" |> range(start: -1h)')
-    ok, found = _raised(result, 400, "invalid")
-    grade.part(
-        "Flux that does not compile: 400 'invalid'",
-        1,
-        ok,
-        expected="InfluxError status=400 code='invalid'",
-        found=found,
-        hint=NOT_INFLUX_ERROR,
-    )
+    missing = f"missing-{uuid.uuid4().hex[:6]}"
+    bad_batch = "good v=1i 1700000000\nbad,t=x v=\ngood v=3i 1700000002"
+    cases = [  # part, points, call, expected (status, code, line), hint
+        (
+            "bad line protocol: 400 'invalid' with the bad line's number",
+            2,
+            ("write_lines", (bad_batch, "s"), {}),
+            (400, "invalid", 2),
+            "InfluxDB 2.9 quotes the bad line in `message`; find its number in the body",
+        ),
+        (
+            "wrong token: 401 'unauthorized'",
+            1,
+            ("write_lines", ("m v=1", "s"), {"token": "not-a-token"}),
+            (401, "unauthorized", None),
+            NOT_INFLUX_ERROR,
+        ),
+        (
+            "missing bucket: 404 'not found'",
+            1,
+            ("write_lines", ("m v=1", "s"), {"bucket": missing}),
+            (404, "not found", None),
+            NOT_INFLUX_ERROR,
+        ),
+        (
+            "Flux that does not compile: 400 'invalid'",
+            1,
+            ("query", ('from(bucket: "x" |> range(start: -1h)',), {}),
+            (400, "invalid", None),
+            NOT_INFLUX_ERROR,
+        ),
+    ]
+    for name, points, (function, args, kwargs), (status, code, line), hint in cases:
+        ok, found = _raised(submission.call(function, *args, **kwargs), status, code, line)
+        expected = f"InfluxError status={status} code={code!r}" + (f" line={line}" if line else "")
+        grade.part(name, points, ok, expected=expected, found=found, hint=hint)

@@ -37,6 +37,8 @@ from .binaries import find_influxd, find_mosquitto
 from .process import ManagedProcess, ensure_port_free, free_port, terminate_group
 
 STATE_FILE = "state.json"
+TMP_PREFIX = "influx-labs-"
+OWNER_FILE = "owner.pid"
 _PORT_RACE = "address already in use"
 
 
@@ -58,6 +60,23 @@ def _mosquitto_conf(port: int, data_dir: Path, persistent: bool) -> str:
         f"user {getpass.getuser()}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def sweep_stale_workdirs() -> list[Path]:
+    """Remove temporary stacks whose owner died without cleaning up (e.g. SIGKILL).
+
+    The kernel already killed their servers (PR_SET_PDEATHSIG); only files remain.
+    """
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            owner = int((path / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if owner != os.getpid() and not psutil.pid_exists(owner):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _cleanup(processes: list[ManagedProcess], tmpdir: Path | None) -> None:
@@ -119,7 +138,9 @@ class NativeStack(Stack):
 
         owned_tmp = None
         if self.workdir is None:
-            owned_tmp = Path(tempfile.mkdtemp(prefix="influx-labs-"))
+            sweep_stale_workdirs()
+            owned_tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX))
+            (owned_tmp / OWNER_FILE).write_text(str(os.getpid()))
             self.workdir = owned_tmp
         self.workdir.mkdir(parents=True, exist_ok=True)
 

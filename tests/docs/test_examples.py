@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import subprocess
+import tempfile
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,7 +86,10 @@ def _process(argv: list[str], example: Example, run: PageRun, cwd: Path) -> str:
 
 
 def _bash(example: Example, run: PageRun) -> str:
-    return _process(["bash", "-euo", "pipefail", "-c", example.code], example, run, NODE_DIR)
+    with tempfile.TemporaryDirectory(prefix="example-") as scratch:
+        return _process(
+            ["bash", "-euo", "pipefail", "-c", example.code], example, run, Path(scratch)
+        )
 
 
 def _javascript(example: Example, run: PageRun) -> str:

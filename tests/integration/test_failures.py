@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -26,6 +27,7 @@ from influx_labs.services import (
     ServiceDown,
     ServiceStartError,
 )
+from influx_labs.services.native import sweep_stale_workdirs
 from influx_labs.settings import Settings
 
 pytestmark = pytest.mark.timeout(90)
@@ -135,7 +137,8 @@ def test_no_orphans_when_the_caller_is_killed():
         from influx_labs.services import NativeStack
         stack = NativeStack()
         stack.start()
-        print(json.dumps([stack.influxd.pid, stack.mosquitto.pid]), flush=True)
+        print(json.dumps([[stack.influxd.pid, stack.mosquitto.pid], str(stack.workdir)]),
+              flush=True)
         os.kill(os.getpid(), signal.SIGKILL)  # no cleanup code gets to run
         """
     )
@@ -143,5 +146,9 @@ def test_no_orphans_when_the_caller_is_killed():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    pids = json.loads(proc.stdout.strip().splitlines()[-1])
+    pids, workdir = json.loads(proc.stdout.strip().splitlines()[-1])
     assert _wait_gone(pids, 10), f"server processes outlived their parent: {pids}"
+    # Only files are left behind; the next stack to start removes them.
+    assert Path(workdir).exists()
+    assert Path(workdir) in sweep_stale_workdirs()
+    assert not Path(workdir).exists()
