@@ -12,8 +12,10 @@ import contextlib
 import io
 import os
 import subprocess
+import sys
 import tempfile
 import traceback
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,12 @@ pytestmark = pytest.mark.timeout(180)
 @dataclass
 class PageRun:
     sandbox: Sandbox
-    namespace: dict = field(default_factory=lambda: {"__name__": "__example__"})
+    module: types.ModuleType = field(default_factory=lambda: types.ModuleType("example"))
+
+    def __post_init__(self) -> None:
+        # A real module, registered, so that e.g. @dataclass can look its globals up.
+        self.module.__name__ = f"example_{id(self)}"
+        sys.modules[self.module.__name__] = self.module
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +64,7 @@ def pages(endpoints, influx_client) -> Iterator[dict[str, PageRun]]:
 def _python(example: Example, run: PageRun) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(example.code, example.id, "exec"), run.namespace)
+        exec(compile(example.code, example.id, "exec", dont_inherit=True), run.module.__dict__)
     return out.getvalue()
 
 
@@ -65,10 +72,16 @@ def _flux(example: Example, run: PageRun) -> str:
     box = run.sandbox
     code = example.code
     if "v." in code:  # the variables a dashboard or the Data Explorer would supply
-        code = (
-            "option v = {timeRangeStart: -2h, timeRangeStop: now(), windowPeriod: 5m, "
-            f'defaultBucket: "{box.bucket}"}}\n' + code
+        lines = code.splitlines()
+        after_imports = max(
+            (i + 1 for i, line in enumerate(lines) if line.startswith("import ")), default=0
         )
+        lines.insert(
+            after_imports,
+            "option v = {timeRangeStart: -2h, timeRangeStop: now(), windowPeriod: 5m, "
+            f'defaultBucket: "{box.bucket}"}}',
+        )
+        code = "\n".join(lines)
     with InfluxDBClient(url=box.url, token=box.token, org=box.org, timeout=30_000) as client:
         tables = client.query_api().query(code, org=box.org)
     return f"{sum(len(t.records) for t in tables)} records"
