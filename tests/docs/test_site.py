@@ -151,4 +151,5 @@ def test_content_tabs_switch(page, served):
     expect(blocks.nth(1)).to_be_visible()  # the second tab's code, e.g. Python
     expect(blocks.nth(0)).to_be_hidden()
     assert name
+    tabs.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "topic-http-api.png"), full_page=False)
