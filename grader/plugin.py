@@ -8,9 +8,10 @@ the ``admin`` client. Every check runs in its own ``sandbox`` organization.
 
 Outcomes: a check that finishes passes (its ``grade`` parts decide partial
 credit); an ``AssertionError`` is the student's failure; anything else (a
-service down, the grader's own bug) is an infrastructure error, shown as such
-and never costing points. Checks must therefore turn every student mistake
-into an assertion, ``expect`` or ``grade.part``, before using a value.
+service down, the grader's own bug), and any failure while a service is down,
+is an infrastructure error, shown as such and never costing points. Checks
+must therefore turn every student mistake into an assertion, ``expect`` or
+``grade.part``, before using a value.
 
 Each result is appended to ``--grader-report`` as soon as the check ends, so a
 crash of the run loses nothing that was graded.
@@ -145,26 +146,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     elif report.when == "call":
         result.seconds = round(call.duration, 3)
         grade: Grade | None = item.funcargs.get("grade")  # type: ignore[attr-defined]
-        parts = grade.parts if grade else []
-        result.parts = parts
-        earned = sum(p.points for p in parts if p.passed)
-        unallocated = max(result.max_points - sum(p.points for p in parts), 0.0)
-        notes = [p.feedback for p in parts if not p.passed]
-        if exc is None:
-            earned += unallocated
-        elif isinstance(exc, AssertionError | pytest.fail.Exception):
-            notes.append(_message(exc))
-        else:
-            # Student mistakes surface as assertions; anything else is the services'
-            # or the grader's own failure, and must never cost the student points.
-            down = exc if isinstance(exc, ServiceError) else _services_down(item)
+        result.parts = grade.parts if grade else []
+        assertion = isinstance(exc, AssertionError | pytest.fail.Exception)
+        lost = exc is not None or any(not p.passed for p in result.parts)
+        # Student mistakes surface as assertions and failed parts. Anything else is the
+        # services' or the grader's own failure, and a point lost while a service is
+        # down may be the service's doing: neither may cost the student anything.
+        down = _services_down(item) if lost else ""
+        if down or (exc is not None and not assertion):
             result.outcome = Outcome.INFRA_ERROR
+            down = down or (str(exc) if isinstance(exc, ServiceError) else "")
             result.feedback = (
                 f"a lab service failed: {down}"
                 if down
                 else f"the grader itself failed (not your fault): {exc!r}"
             )
             return
+        earned = sum(p.points for p in result.parts if p.passed)
+        if exc is None:  # points not tied to a part are for completing the check
+            earned += max(result.max_points - sum(p.points for p in result.parts), 0.0)
+        notes = [p.feedback for p in result.parts if not p.passed]
+        if exc is not None:
+            notes.append(_message(exc))
         result.points = round(min(earned, result.max_points), 2)
         result.feedback = "\n\n".join(n for n in notes if n)
         if result.points >= result.max_points:
