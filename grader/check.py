@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .results import Part
+from .submission import CallResult
 
 
 class CheckFailed(AssertionError):
@@ -39,6 +40,23 @@ def expect(
     """Fail the check with readable feedback unless ``condition`` holds."""
     if not condition:
         raise CheckFailed(feedback(what, expected=expected, found=found, hint=hint))
+
+
+def expect_ok(result: CallResult) -> Any:
+    """The value a student's call returned; fails the check, saying why, if it raised."""
+    expect(result.ok, f"{result.function}() failed", found=result.explain())
+    return result.value
+
+
+def expect_records(result: CallResult, what: str) -> list[dict]:
+    """The list of dicts a student's call returned; fails the check otherwise."""
+    records = expect_ok(result)
+    expect(
+        isinstance(records, list) and all(isinstance(r, dict) for r in records),
+        f"{result.function}() should return {what}",
+        found=type(records).__name__,
+    )
+    return records
 
 
 class Grade:

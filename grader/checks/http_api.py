@@ -16,7 +16,7 @@ import requests
 from influxdb_client import Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from grader.check import expect
+from grader.check import expect, expect_ok, expect_records
 from influx_labs.tasks import wait_for_run
 
 NOT_INFLUX_ERROR = "raise InfluxError(status, code, message, ...) for every error answer"
@@ -37,9 +37,8 @@ def _exact_times(admin, sandbox, measurement: str) -> dict[str, int]:
 def test_health(submission, sandbox):
     """health() returns the server's /health document."""
     result = submission.call("health")
-    expect(result.ok, "health() failed", found=result.explain())
+    value = expect_ok(result)
     truth = requests.get(f"{sandbox.url}/health", timeout=5).json()
-    value = result.value
     expect(
         isinstance(value, dict)
         and value.get("status") == "pass"
@@ -111,13 +110,7 @@ def test_query_returns_typed_records(submission, sandbox, admin, grade):
     rows = _seed_mixed(admin, sandbox)
     flux = f'from(bucket: "{sandbox.bucket}") |> range(start: -2h)'
     result = submission.call("query", flux)
-    expect(result.ok, "query() failed", found=result.explain())
-    records = result.value
-    expect(
-        isinstance(records, list) and all(isinstance(r, dict) for r in records),
-        "query() should return a list of dicts, one per CSV row",
-        found=type(records).__name__,
-    )
+    records = expect_records(result, "a list of dicts, one per CSV row")
     grade.part(
         "one record per row, across tables",
         1,
@@ -157,7 +150,7 @@ def test_bucket_lifecycle(submission, sandbox, admin, grade):
     """create_bucket(), list_buckets() and delete_bucket() change the server's buckets."""
     name = f"b-{uuid.uuid4().hex[:8]}"
     created = submission.call("create_bucket", name, 7200)
-    expect(created.ok, "create_bucket() failed", found=created.explain())
+    expect_ok(created)
     found = admin.buckets_api().find_bucket_by_name(name)
     rules = [r.every_seconds for r in found.retention_rules] if found else None
     grade.part(
@@ -218,7 +211,7 @@ def test_task_created_and_run(submission, sandbox, admin, grade):
         f'    |> to(bucket: "{sandbox.bucket}")\n'
     )
     created = submission.call("create_task", flux)
-    expect(created.ok, "create_task() failed", found=created.explain())
+    expect_ok(created)
     tasks = admin.tasks_api().find_tasks(org_id=sandbox.org_id)
     task = next((t for t in tasks if t.id == created.value), None)
     grade.part(

@@ -22,7 +22,7 @@ import pytest
 from influxdb_client import Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from grader.check import expect
+from grader.check import expect, expect_ok, expect_records
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ALL_TIME = "range(start: 0, stop: 2200-01-01T00:00:00Z)"  # 1970 and the future too
@@ -314,7 +314,7 @@ def test_write_many(submission, sandbox, admin, grade):
         for i in range(count)
     ]
     result = submission.call("write_many", records, batch_size, timeout=60)
-    expect(result.ok, "write_many() failed", found=result.explain())
+    expect_ok(result)
     grade.part(
         "returns how many records it handed to the writer",
         1,
@@ -364,7 +364,7 @@ def test_write_dataframe(submission, sandbox, admin, grade):
     rng = random.Random()
     frame = _frame(rng, recent_base(rng))
     result = submission.call("write_dataframe", frame, "frames", ["device", "site"], "measured_at")
-    expect(result.ok, "write_dataframe() failed", found=result.explain())
+    expect_ok(result)
     points = points_of(stored(admin, sandbox, "frames", ("temperature", "samples")))
     found = [
         (dict(tags), fields.get("temperature"), fields.get("samples"), ns)
@@ -461,13 +461,7 @@ def test_query_records(submission, sandbox, admin, grade):
     result = submission.call(
         "query_records", "weather", "temp", start.astimezone(zone), stop.astimezone(zone)
     )
-    expect(result.ok, "query_records() failed", found=result.explain())
-    records = result.value
-    expect(
-        isinstance(records, list) and all(isinstance(r, dict) for r in records),
-        "query_records() should return a list of dicts",
-        found=type(records).__name__,
-    )
+    records = expect_records(result, "a list of dicts")
     normal = [_in_utc(r) for r in records]
     grade.part(
         "exactly the seeded records: time, value and one key per tag",
@@ -538,8 +532,7 @@ def test_query_dataframe(submission, sandbox, admin, grade):
     rng = random.Random()
     expected, start, stop = _seed_machines(admin, sandbox, rng)
     result = submission.call("query_dataframe", "machine", start.astimezone(ZONES[0]), stop)
-    expect(result.ok, "query_dataframe() failed", found=result.explain())
-    frame = result.value
+    frame = expect_ok(result)
     expect(
         isinstance(frame, pd.DataFrame),
         "query_dataframe() should return a pandas DataFrame",
