@@ -10,12 +10,11 @@ submission: starting pytest, one child process per call, seeding, checking.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 
-from grader.cli import grade
+from grader.cli import external_env, grade
 from grader.labs import LABS
 from influx_labs.services import NativeStack
 
@@ -25,9 +24,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with NativeStack() as stack:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "MQTT_"))}
-        env.update(stack.endpoints.as_env())
-        env["INFLUX_LABS_ENV_FILE"] = os.devnull
+        env = external_env(stack.endpoints)
         print(f"grading time of each reference solution, median of {args.runs} runs:")
         ok = True
         for name, lab in LABS.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
+
+from influx_labs.services import Endpoints
 
 from .labs import LABS, get_lab
 from .results import Outcome, Report
@@ -40,6 +43,16 @@ class Backend(StrEnum):
     docker = "docker"
     native = "native"
     external = "external"
+
+
+def external_env(endpoints: Endpoints) -> dict[str, str]:
+    """The environment of a grading run on servers that already run (``--backend external``):
+    this process's environment with only the given endpoints' settings, and no .env file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "MQTT_"))}
+    env.update(endpoints.as_env())
+    env["INFLUX_LABS_BACKEND"] = "external"
+    env["INFLUX_LABS_ENV_FILE"] = os.devnull  # only the environment speaks
+    return env
 
 
 def grade(

@@ -40,7 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "docker: needs a Docker engine")
 
 
-def _require_live() -> bool:
+def live_required() -> bool:
+    """Whether a missing live service must fail a test rather than skip it (CI sets it)."""
     return os.environ.get("INFLUX_LABS_REQUIRE_LIVE", "") not in ("", "0", "false")
 
 
@@ -51,7 +52,7 @@ def lab_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         stack = open_stack(request.config.getoption("--backend"))
         stack.start()
     except BackendUnavailable as exc:
-        if _require_live():
+        if live_required():
             pytest.fail(f"live services are required here but cannot run: {exc}")
         pytest.skip(f"no lab services: {exc}")
     try:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+from influx_labs.pytest_plugin import live_required
 from influx_labs.services.binaries import native_available
 
 
@@ -15,6 +14,6 @@ def native_binaries() -> None:
     if native_available():
         return
     reason = "influxd/mosquitto not installed (run scripts/build-native.sh, apt install mosquitto)"
-    if os.environ.get("INFLUX_LABS_REQUIRE_LIVE", "") not in ("", "0", "false"):
+    if live_required():
         pytest.fail(reason)
     pytest.skip(reason)

@@ -136,14 +136,15 @@ def terminate_group(pid: int, timeout: float = 10.0) -> None:
         os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid) or _is_zombie(pid):
+        if process_gone(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _is_zombie(pid: int) -> bool:
+def process_gone(pid: int) -> bool:
+    """Whether a process has ended (a zombie waiting to be reaped counts as ended)."""
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from grader.cli import grade
+from grader.cli import external_env, grade
 from grader.results import Report
 from influx_labs.services import Endpoints
-
-
-def external_env(endpoints: Endpoints) -> dict[str, str]:
-    """The environment of a grading run that uses already running servers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("INFLUXDB_", "MQTT_"))}
-    env.update(endpoints.as_env())
-    env["INFLUX_LABS_BACKEND"] = "external"
-    env["INFLUX_LABS_ENV_FILE"] = os.devnull  # only the environment speaks
-    return env
 
 
 @pytest.fixture(scope="session")

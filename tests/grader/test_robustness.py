@@ -8,16 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 
-from grader.cli import EXIT_REGRADE, grade
+from grader.cli import EXIT_REGRADE, external_env, grade
 from grader.labs import LABS
 from grader.results import Outcome
 from influx_labs.services import NativeStack
-from influx_labs.services.process import free_port
+from influx_labs.services.process import free_port, process_gone
 
-from .conftest import external_env, patched
+from .conftest import patched
 
 LAB = LABS["http_api"]
 HEALTH_BODY = (
@@ -137,8 +136,4 @@ def test_processes_a_call_started_are_killed_with_it(grade_folder, tmp_path):
         grade_folder("http_api", _with_health(tmp_path, body), "--call-timeout", "3")
     )
     pid = int(marker.read_text())
-    try:
-        alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        alive = False
-    assert not alive, "a process started by the submission outlived its call"
+    assert process_gone(pid), "a process started by the submission outlived its call"

@@ -14,7 +14,7 @@ import pytest
 from influxdb_client import InfluxDBClient
 
 from influx_labs.services.native import STATE_FILE
-from influx_labs.services.process import free_port
+from influx_labs.services.process import free_port, process_gone
 from influx_labs.settings import new_env_text
 
 pytestmark = [pytest.mark.usefixtures("native_binaries"), pytest.mark.timeout(120)]
@@ -75,7 +75,7 @@ def test_up_status_env_down_round_trip(env_file):
 
     down = cli("down")
     assert down.returncode == 0 and "stopped the native stack" in down.stdout
-    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
+    assert all(process_gone(p) for p in pids)
     assert cli("status").returncode == 1
 
     # The data directory survives `down`: a second `up` reuses the onboarded server.

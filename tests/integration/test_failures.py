@@ -12,7 +12,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -28,22 +27,16 @@ from influx_labs.services import (
     ServiceStartError,
 )
 from influx_labs.services.native import sweep_stale_workdirs
+from influx_labs.services.process import process_gone
 from influx_labs.settings import Settings
 
 pytestmark = pytest.mark.timeout(90)
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def _wait_gone(pids: list[int], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if all(_gone(p) for p in pids):
+        if all(process_gone(p) for p in pids):
             return True
         time.sleep(0.1)
     return False

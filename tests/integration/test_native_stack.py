@@ -13,6 +13,7 @@ from influxdb_client import BucketRetentionRules, Point, TaskCreateRequest, Writ
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from influx_labs.services import NativeStack
+from influx_labs.services.process import process_gone
 from influx_labs.tasks import wait_for_run
 from influx_labs.versions import INFLUXDB_VERSION
 
@@ -131,13 +132,6 @@ def test_mqtt_message_published_is_received_by_a_subscriber(mqtt_broker):
         sub.disconnect()
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 @pytest.mark.usefixtures("native_binaries")
 def test_stop_leaves_no_server_processes_and_no_files():
     stack = NativeStack()
@@ -146,6 +140,6 @@ def test_stop_leaves_no_server_processes_and_no_files():
     workdir = stack.workdir
     assert all(psutil.pid_exists(p) for p in pids)
     stack.stop()
-    assert all(_gone(p) for p in pids)
+    assert all(process_gone(p) for p in pids)
     assert not workdir.exists()
     stack.stop()  # a second stop is harmless
