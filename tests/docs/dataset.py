@@ -3,7 +3,7 @@
 Seeded into a fresh bucket `labs` before a page's examples run:
 - `readings`: tags `device` (dev-1, dev-2, dev-3) and `room` (dev-1 and dev-2 in
   `lab`, dev-3 in `office`), float fields `temperature` (°C) and `humidity` (%),
-  one point a minute per device for the last two hours;
+  one point a minute per device for the last two hours, ending in the current minute;
 - `cpu`: tag `host` (web-1, web-2), float field `usage_percent`, one a minute.
 Values come from a fixed seed, so a page sees the same shape on every run.
 """
@@ -25,7 +25,10 @@ def points(now: datetime) -> list[Point]:
     rng = random.Random(7)
     end = now.replace(second=0, microsecond=0)
     out = []
-    for minute in range(MINUTES, 0, -1):
+    # The newest point is stamped at the start of the current minute, so every complete
+    # hour or minute window that ends at or before now holds all of its points, even
+    # when the clock turns an hour between seeding and querying.
+    for minute in range(MINUTES - 1, -1, -1):
         when = end - timedelta(minutes=minute)
         for i, (device, room) in enumerate(DEVICES.items()):
             out.append(
