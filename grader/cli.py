@@ -30,12 +30,18 @@ from influx_labs.services import Endpoints
 
 from .labs import LABS, get_lab
 from .results import Outcome, Report
+from .submission import CALL_TIMEOUT
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
 
 EXIT_NOT_FULL, EXIT_USAGE, EXIT_REGRADE = 1, 2, 3
 RUN_TIMEOUT = 1800  # seconds for one submission's whole run; each check has its own limits
+
+
+CallTimeout = Annotated[
+    float, typer.Option(min=1, help="seconds each call of the student's code may take")
+]
 
 
 class Backend(StrEnum):
@@ -101,6 +107,15 @@ def grade(
     return report, output
 
 
+def lab_or_exit(lab: str):
+    """The lab's spec, or a usage error naming the labs there are."""
+    try:
+        return get_lab(lab)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/]")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
 def show(report: Report) -> None:
     table = Table(title=f"{report.lab}: {report.submission}", show_lines=True, expand=True)
     table.add_column("check", ratio=2)
@@ -133,22 +148,20 @@ def check(
     backend: Annotated[Backend, typer.Option(help="where the services run")] = Backend.auto,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     gradescope: Annotated[Path | None, typer.Option(help="also write Gradescope JSON")] = None,
+    call_timeout: CallTimeout = CALL_TIMEOUT,
 ) -> None:
     """Grade one submission and show each check with points and feedback."""
-    try:
-        spec = get_lab(lab)
-    except KeyError as exc:
-        console.print(f"[red]{exc.args[0]}[/]")
-        raise typer.Exit(EXIT_USAGE) from None
+    spec = lab_or_exit(lab)
     folder = (path or spec.skeleton).resolve()
     if not folder.is_dir():
         console.print(f"[red]{folder} is not a folder[/]")
         raise typer.Exit(EXIT_USAGE)
+    args = ["--call-timeout", str(call_timeout)]
     if as_json:
-        report, output = grade(spec.name, folder, backend.value)
+        report, output = grade(spec.name, folder, backend.value, extra_args=args)
     else:
         with console.status(f"grading {spec.name} in {folder}"):
-            report, output = grade(spec.name, folder, backend.value)
+            report, output = grade(spec.name, folder, backend.value, extra_args=args)
     if not report.checks:
         console.print(f"[red]the grading run produced no results[/]\n{escape(output[-3000:])}")
         raise typer.Exit(EXIT_REGRADE)
@@ -174,9 +187,13 @@ def grade_class(
         Path | None, typer.Option(help="also write each report as JSON here")
     ] = None,
     backend: Annotated[Backend, typer.Option(help="where the services run")] = Backend.auto,
+    call_timeout: CallTimeout = CALL_TIMEOUT,
 ) -> None:
     """Grade every sub-folder of SUBMISSIONS and write a gradebook (CSV)."""
-    spec = get_lab(lab)
+    spec = lab_or_exit(lab)
+    if not submissions.is_dir():
+        console.print(f"[red]{submissions} is not a folder[/]")
+        raise typer.Exit(EXIT_USAGE)
     students = sorted(p for p in submissions.iterdir() if p.is_dir())
     if not students:
         console.print(f"[red]no submission folders in {submissions}[/]")
@@ -185,7 +202,12 @@ def grade_class(
         reports.mkdir(parents=True, exist_ok=True)
     rows, checks = [], []
     for folder in track(students, description=f"grading {spec.name}", console=console):
-        report, _ = grade(spec.name, folder.resolve(), backend.value)
+        report, _ = grade(
+            spec.name,
+            folder.resolve(),
+            backend.value,
+            extra_args=["--call-timeout", str(call_timeout)],
+        )
         checks = checks or [c.check for c in report.checks]
         by_check = {c.check: c for c in report.checks}
         rows.append(

@@ -31,7 +31,7 @@ from .check import CheckFailed, Grade
 from .labs import Lab, get_lab
 from .results import CheckResult, Outcome
 from .sandbox import Sandbox, SandboxFactory
-from .submission import Submission
+from .submission import CALL_TIMEOUT, Submission
 
 _STATE = pytest.StashKey[dict]()
 
@@ -41,7 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lab", help="grade this lab (enables the grader)")
     group.addoption("--submission", type=Path, help="the student's lab folder")
     group.addoption("--grader-report", type=Path, help="append one JSON line per check here")
-    group.addoption("--call-timeout", type=float, default=30.0, help="seconds per student call")
+    group.addoption(
+        "--call-timeout", type=float, default=CALL_TIMEOUT, help="seconds per student call"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -168,7 +170,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         notes = [p.feedback for p in result.parts if not p.passed]
         if exc is not None:
             notes.append(_message(exc))
-        result.points = round(min(earned, result.max_points), 2)
+        result.points = float(round(min(earned, result.max_points), 2))
         result.feedback = "\n\n".join(n for n in notes if n)
         if result.points >= result.max_points:
             result.outcome = Outcome.PASSED

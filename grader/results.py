@@ -44,6 +44,10 @@ class CheckResult:
     parts: list[Part] = field(default_factory=list)
     seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Points are floats everywhere (JSON, CSV), whatever arithmetic produced them.
+        self.max_points, self.points = float(self.max_points), float(self.points)
+
     @property
     def gradable(self) -> bool:
         return self.outcome != Outcome.INFRA_ERROR

@@ -26,6 +26,7 @@ from . import codec
 OUTPUT_KEEP = 2000  # characters kept from each end of stdout/stderr
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space; pandas fits well within it
 FILE_LIMIT = 64 * 1024**2  # bytes any one file (including captured output) may grow to
+CALL_TIMEOUT = 30.0  # default seconds for one call of the student's code (--call-timeout)
 
 
 def trim(text: str, keep: int = OUTPUT_KEEP) -> str:
