@@ -176,6 +176,11 @@ def check(
     raise typer.Exit(0 if report.full_marks else EXIT_NOT_FULL)
 
 
+def _ignored(name: str) -> bool:
+    """Folders that archives and tools add next to the students' (.git, __MACOSX, ...)."""
+    return name.startswith((".", "__"))
+
+
 @app.command("class")
 def grade_class(
     lab: Annotated[str, typer.Argument(help=f"one of: {', '.join(LABS)}")],
@@ -194,7 +199,7 @@ def grade_class(
     if not submissions.is_dir():
         console.print(f"[red]{submissions} is not a folder[/]")
         raise typer.Exit(EXIT_USAGE)
-    students = sorted(p for p in submissions.iterdir() if p.is_dir())
+    students = sorted(p for p in submissions.iterdir() if p.is_dir() and not _ignored(p.name))
     if not students:
         console.print(f"[red]no submission folders in {submissions}[/]")
         raise typer.Exit(EXIT_USAGE)

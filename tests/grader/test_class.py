@@ -41,6 +41,8 @@ def test_a_class_gets_one_trustworthy_row_per_student(endpoints: Endpoints, tmp_
     (submissions / "dee").mkdir()
     (submissions / "dee" / "http_api.py").write_text(hang)
     (submissions / "notes.txt").write_text("not a submission")  # files are not students
+    for extra in (".git", "__MACOSX"):  # nor are what version control and archivers add
+        shutil.copytree(LAB.skeleton, submissions / extra)
 
     gradebook, reports = tmp_path / "gradebook.csv", tmp_path / "reports"
     result = _grader(
