@@ -67,12 +67,14 @@ def grade(
     backend: str = "auto",
     *,
     env: dict[str, str] | None = None,
+    call_timeout: float | None = None,
     extra_args: list[str] | None = None,
 ) -> tuple[Report, str]:
     """Run the lab's checks on ``path``; returns the report and pytest's own output.
 
     ``env`` replaces the run's environment (e.g. the settings of an external
-    stack); ``extra_args`` go to pytest (e.g. ``--call-timeout 5``).
+    stack); ``call_timeout`` replaces the per-call limit (None: the plugin's default);
+    ``extra_args`` go to pytest as they are.
     """
     lab = get_lab(lab_name)
     with tempfile.TemporaryDirectory(prefix="grader-run-") as tmp:
@@ -96,6 +98,7 @@ def grade(
             "--tb=short",
             "-W",
             "ignore::DeprecationWarning",
+            *(["--call-timeout", str(call_timeout)] if call_timeout else []),
             *(extra_args or []),
         ]
         try:
@@ -114,6 +117,14 @@ def lab_or_exit(lab: str):
     except KeyError as exc:
         console.print(f"[red]{exc.args[0]}[/]")
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def folder_or_exit(folder: Path) -> Path:
+    """The folder, resolved, or a usage error saying it is not one."""
+    if not folder.is_dir():
+        console.print(f"[red]{folder} is not a folder[/]")
+        raise typer.Exit(EXIT_USAGE)
+    return folder.resolve()
 
 
 def show(report: Report) -> None:
@@ -152,16 +163,12 @@ def check(
 ) -> None:
     """Grade one submission and show each check with points and feedback."""
     spec = lab_or_exit(lab)
-    folder = (path or spec.skeleton).resolve()
-    if not folder.is_dir():
-        console.print(f"[red]{folder} is not a folder[/]")
-        raise typer.Exit(EXIT_USAGE)
-    args = ["--call-timeout", str(call_timeout)]
+    folder = folder_or_exit(path or spec.skeleton)
     if as_json:
-        report, output = grade(spec.name, folder, backend.value, extra_args=args)
+        report, output = grade(spec.name, folder, backend.value, call_timeout=call_timeout)
     else:
         with console.status(f"grading {spec.name} in {folder}"):
-            report, output = grade(spec.name, folder, backend.value, extra_args=args)
+            report, output = grade(spec.name, folder, backend.value, call_timeout=call_timeout)
     if not report.checks:
         console.print(f"[red]the grading run produced no results[/]\n{escape(output[-3000:])}")
         raise typer.Exit(EXIT_REGRADE)
@@ -196,9 +203,7 @@ def grade_class(
 ) -> None:
     """Grade every sub-folder of SUBMISSIONS and write a gradebook (CSV)."""
     spec = lab_or_exit(lab)
-    if not submissions.is_dir():
-        console.print(f"[red]{submissions} is not a folder[/]")
-        raise typer.Exit(EXIT_USAGE)
+    submissions = folder_or_exit(submissions)
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not _ignored(p.name))
     if not students:
         console.print(f"[red]no submission folders in {submissions}[/]")
@@ -207,12 +212,7 @@ def grade_class(
         reports.mkdir(parents=True, exist_ok=True)
     rows, checks = [], []
     for folder in track(students, description=f"grading {spec.name}", console=console):
-        report, _ = grade(
-            spec.name,
-            folder.resolve(),
-            backend.value,
-            extra_args=["--call-timeout", str(call_timeout)],
-        )
+        report, _ = grade(spec.name, folder, backend.value, call_timeout=call_timeout)
         checks = checks or [c.check for c in report.checks]
         by_check = {c.check: c for c in report.checks}
         rows.append(

@@ -170,7 +170,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         notes = [p.feedback for p in result.parts if not p.passed]
         if exc is not None:
             notes.append(_message(exc))
-        result.points = float(round(min(earned, result.max_points), 2))
+        result.points = round(min(earned, result.max_points), 2)
         result.feedback = "\n\n".join(n for n in notes if n)
         if result.points >= result.max_points:
             result.outcome = Outcome.PASSED
