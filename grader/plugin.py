@@ -28,6 +28,7 @@ import pytest
 from influx_labs.services import ServiceError, Stack
 
 from .check import CheckFailed, Grade
+from .isolation import Isolation, describe, unavailable
 from .labs import Lab, get_lab
 from .results import CheckResult, Outcome
 from .sandbox import Sandbox, SandboxFactory
@@ -43,6 +44,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grader-report", type=Path, help="append one JSON line per check here")
     group.addoption(
         "--call-timeout", type=float, default=CALL_TIMEOUT, help="seconds per student call"
+    )
+    group.addoption(
+        "--isolation",
+        choices=[str(i) for i in Isolation],
+        default=str(Isolation.AUTO),
+        help="run student code in a sandbox: required, auto (where possible) or off",
     )
 
 
@@ -84,14 +91,20 @@ def admin(influx_client):
 
 
 @pytest.fixture
-def submission(lab: Lab, sandbox: Sandbox, request: pytest.FixtureRequest) -> Submission:
+def submission(lab: Lab, sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Submission]:
+    """The student's code, run in sandboxes that end with the check."""
     path = request.config.getoption("--submission") or lab.skeleton
-    return Submission(
+    code = Submission(
         Path(path).resolve(),
         lab.module,
         sandbox.env(),
         timeout=request.config.getoption("--call-timeout"),
+        isolation=request.config.getoption("--isolation"),
     )
+    try:
+        yield code
+    finally:
+        code.close()
 
 
 @pytest.fixture
@@ -185,9 +198,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 _RESULT = pytest.StashKey[CheckResult]()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Write the plan first: every check of the lab, so one that never reports is noticed."""
+    if not _enabled(session.config):
+        return
+    plan = [
+        {"check": item.name, "title": _title(item), "max_points": _points(item)}
+        for item in session.items
+        if item.get_closest_marker("points")
+    ]
+    choice = Isolation(session.config.getoption("--isolation"))
+    contained = choice != Isolation.OFF and not unavailable()
+    how = describe() if contained else f"uncontained ({unavailable() or 'isolation off'})"
+    _append(session.config, {"plan": plan, "isolation": how})
+
+
 def _record(config: pytest.Config, result: CheckResult) -> None:
+    _append(config, result.to_dict())
+
+
+def _append(config: pytest.Config, data: dict) -> None:
     path: Path | None = config.getoption("--grader-report")
     if path is None:
         return
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(result.to_dict()) + "\n")
+        fh.write(json.dumps(data) + "\n")

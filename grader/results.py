@@ -74,6 +74,7 @@ class Report:
     submission: str
     backend: str = ""
     checks: list[CheckResult] = field(default_factory=list)
+    isolation: str = ""  # how the student's code was contained, in words
 
     @property
     def score(self) -> float:
@@ -96,6 +97,7 @@ class Report:
             "lab": self.lab,
             "submission": self.submission,
             "backend": self.backend,
+            "isolation": self.isolation,
             "score": self.score,
             "max_score": self.max_score,
             "needs_regrade": bool(self.infra_errors),
@@ -123,10 +125,40 @@ class Report:
 
     @classmethod
     def load_jsonl(cls, path: Path, lab: str, submission: str, backend: str) -> Report:
-        """Read the results a grading run wrote one line at a time (a crash keeps the lines)."""
+        """Read the results a grading run wrote one line at a time (a crash keeps the lines).
+
+        The run's first line is its plan: every check the lab has, written when
+        pytest collected them. A planned check with no result line never
+        finished (its run died or was killed): it is an infrastructure error,
+        so a report is never complete, nor full marks, without all the checks.
+        """
         report = cls(lab, submission, backend)
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    report.checks.append(CheckResult.from_dict(json.loads(line)))
+        if not path.exists():
+            return report
+        plan: list[dict[str, Any]] = []
+        done: dict[str, CheckResult] = {}
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            data = json.loads(line)
+            if "plan" in data:
+                plan = data["plan"]
+                report.isolation = str(data.get("isolation", ""))
+            else:
+                result = CheckResult.from_dict(data)
+                done[result.check] = result
+        for planned in plan:
+            if planned["check"] not in done:
+                done[planned["check"]] = CheckResult(
+                    planned["check"],
+                    planned["title"],
+                    planned["max_points"],
+                    outcome=Outcome.INFRA_ERROR,
+                    feedback="this check never reported a result: the grading run ended "
+                    "before it finished (not your fault; it needs a regrade)",
+                )
+        order = [p["check"] for p in plan]
+        report.checks = sorted(
+            done.values(), key=lambda c: order.index(c.check) if c.check in order else len(order)
+        )
         return report

@@ -1,24 +1,57 @@
-"""Runs inside a submission's own process: import the student's module, call one function.
+"""Runs inside a submission's sandbox: a small server that calls the student's functions.
 
-    python -m grader.runner MODULE_FILE FUNCTION RESULT_FILE  < {"args": [...], "kwargs": {...}}
+    python -P -s -m grader.runner serve SOURCE WORKDIR SCRATCH [--sweep]
+    python -P -s -m grader.runner program SOURCE WORKDIR SCRIPT [ARG ...]
 
-The outcome goes to RESULT_FILE as JSON, never to stdout, so whatever the
-student prints cannot be mistaken for a result. Every failure is reported
+``serve`` copies the student's folder SOURCE to WORKDIR (the private,
+writable copy the code runs in), imports the heavy libraries the labs use
+once, then answers one request per line on stdin: it forks a child that
+imports the student's module afresh and calls one function, waits for it,
+and replies with one JSON line on stdout. So a check that calls the code ten
+times pays for pandas and influxdb-client once, yet every call starts from a
+clean import of the student's module. With ``--sweep`` (inside a sandbox's
+own PID namespace, where this server is the only other process the student
+can signal) every process the call left behind is killed before the reply.
+
+The child's outcome goes to a result file, never to stdout, so whatever the
+student prints cannot be mistaken for a result; every failure is reported
 with the stage it happened in (import, lookup, call, result), which is what
 the grader turns into feedback.
+
+``program`` makes the same private copy and then becomes the student's
+long-running program (``exec``), so signals reach it directly.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import importlib
 import importlib.util
 import json
 import os
+import resource
+import shutil
+import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from grader import codec
+
+OUTPUT_KEEP = 2000  # characters kept from each end of stdout/stderr
+RESULT_LIMIT = 16 * 1024**2  # bytes of a result the grader reads
+# Imported once by the server, before any student code; each call's child inherits them.
+PRELOAD = ("pandas", "influxdb_client", "influxdb_client.client.write_api", "requests", "paho")
+
+
+def trim(text: str, keep: int = OUTPUT_KEEP) -> str:
+    """The start and end of ``text``, with a note saying how much was cut between."""
+    if len(text) <= 2 * keep:
+        return text
+    return f"{text[:keep]}\n… [{len(text) - 2 * keep} characters trimmed] …\n{text[-keep:]}"
 
 
 def _error(exc: BaseException, module_file: Path) -> dict[str, Any]:
@@ -32,17 +65,22 @@ def _error(exc: BaseException, module_file: Path) -> dict[str, Any]:
     for key, value in getattr(exc, "__dict__", {}).items():
         try:
             attrs[key] = codec.encode(value)
-        except TypeError:
-            attrs[key] = repr(value)
+        except (TypeError, ValueError, RecursionError):
+            attrs[key] = repr(value)[:1000]
+    try:
+        message = str(exc)
+    except Exception:  # a student's __str__ may raise too
+        message = f"<{type(exc).__name__} whose message cannot be shown>"
     return {
         "type": type(exc).__name__,
-        "message": str(exc),
+        "message": message[:4000],
         "attrs": attrs,
         "frames": frames[-5:],
     }
 
 
 def run(module_file: Path, function: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Import the module, call the function, encode the value: the outcome as data."""
     stage = "import"
     try:
         sys.path.insert(0, str(module_file.parent))
@@ -78,17 +116,136 @@ def run(module_file: Path, function: str, request: dict[str, Any]) -> dict[str, 
         return {"ok": False, "stage": stage, "error": _error(exc, module_file)}
 
 
-def main() -> None:
-    module_file, function, result_file = Path(sys.argv[1]).resolve(), sys.argv[2], sys.argv[3]
-    request = json.loads(sys.stdin.read() or "{}")
-    outcome = run(module_file, function, request)
-    tmp = f"{result_file}.tmp"
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(outcome, fh)
-    os.replace(tmp, result_file)
-    sys.stdout.flush()
-    # Leave at once: a student's non-daemon thread or atexit hook must not hold the result.
-    os._exit(0)
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _private_copy(source: Path, workdir: Path) -> str:
+    """Copy the student's folder into the writable work folder; a note if it did not fit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(source, workdir, symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as exc:
+        return f"the submission folder could not be copied whole: {str(exc)[:300]}"
+    return ""
+
+
+def _not_dumpable() -> None:
+    """Keep the student's processes out of this server's /proc files (its pipes above all)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+
+
+def _child(request: dict[str, Any], scratch: Path) -> None:  # pragma: no cover - forked child
+    """The forked call: its own session, output files, settings and CPU limit; never returns."""
+    try:
+        os.setsid()
+        tag = request["tag"]
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(scratch / f"{tag}.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        err = os.open(scratch / f"{tag}.err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for fd, target in ((devnull, 0), (out, 1), (err, 2)):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        time.tzset()
+        cpu = int(request["cpu"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        os.chdir(request["cwd"])
+        outcome = run(Path(request["module"]), request["function"], request)
+        try:
+            text = json.dumps(outcome)
+        except (TypeError, ValueError, RecursionError) as exc:
+            text = json.dumps({"ok": False, "stage": "result", "error": _error(exc, Path("/"))})
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _write_atomically(scratch / f"{tag}.json", text)
+    finally:
+        # Leave at once: a student's non-daemon thread or atexit hook must not hold the result.
+        os._exit(0)
+
+
+def _read_trimmed(path: Path) -> str:
+    """The start and end of an output file, however large it grew."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        if size <= 64 * 1024:
+            return trim(fh.read().decode(errors="replace"))
+        head = fh.read(4 * OUTPUT_KEEP).decode(errors="replace")[:OUTPUT_KEEP]
+        fh.seek(size - 4 * OUTPUT_KEEP)
+        tail = fh.read().decode(errors="replace")[-OUTPUT_KEEP:]
+    return f"{head}\n… [about {size - 2 * OUTPUT_KEEP} characters trimmed] …\n{tail}"
+
+
+def _collect(tag: str, scratch: Path, status: int) -> dict[str, Any]:
+    """The reply for one call: exit status, trimmed output, and the result text if any."""
+    reply: dict[str, Any] = {"tag": tag, "status": status}
+    for stream in ("out", "err"):
+        path = scratch / f"{tag}.{stream}"
+        with contextlib.suppress(OSError):
+            reply[f"std{stream}"] = _read_trimmed(path)
+            path.unlink()
+    result = scratch / f"{tag}.json"
+    with contextlib.suppress(OSError):
+        size = result.stat().st_size
+        if size > RESULT_LIMIT:
+            reply["too_large"] = size
+        else:
+            reply["result"] = result.read_text(errors="replace")
+        result.unlink()
+    return reply
+
+
+def serve(source: Path, workdir: Path, scratch: Path, sweep: bool) -> None:
+    """Answer call requests, one JSON line in and one out, until stdin closes."""
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing but replies on the reply pipe
+    _not_dumpable()
+    note = _private_copy(source, workdir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    for name in PRELOAD:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    replies.write(json.dumps({"ready": True, "note": note}) + "\n")
+    replies.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request, scratch)
+        _, status = os.waitpid(pid, 0)
+        if sweep:  # this PID namespace holds only the sandbox: end all the call left behind
+            for _ in range(3):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(-1, signal.SIGKILL)
+        else:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        replies.write(json.dumps(_collect(request["tag"], scratch, status)) + "\n")
+        replies.flush()
+
+
+def program(source: Path, workdir: Path, script: str, args: list[str]) -> None:
+    """Make the private copy, then become the student's program."""
+    note = _private_copy(source, workdir)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    os.chdir(workdir)
+    os.execv(sys.executable, [sys.executable, str(workdir / script), *args])
+
+
+def main() -> None:
+    mode, rest = sys.argv[1], sys.argv[2:]
+    if mode == "serve":
+        serve(Path(rest[0]), Path(rest[1]), Path(rest[2]), "--sweep" in rest[3:])
+    elif mode == "program":
+        program(Path(rest[0]), Path(rest[1]), rest[2], rest[3:])
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,17 @@
-"""Running a student's code: always in a child process, never in the grader's.
+"""Running a student's code: always in child processes, contained, never in the grader's.
 
-Each call or program gets its settings through the environment (the check's
-own scoped token, never the grader's), a timeout after which its whole
-process group is killed, resource limits, and captured output trimmed to a
-readable size. Whatever the code does, the grader gets a result object back.
+Calls go to the runner's call server (``grader.runner serve``), started on
+the first call inside a bubblewrap sandbox (:mod:`grader.isolation`) and
+kept for the check: each call is a fresh fork with a clean import of the
+student's module, while pandas and influxdb-client are imported once.
+Long-running programs (the IoT bridge) get a sandbox of their own.
+
+Each call gets its settings through the environment (the check's own scoped
+token, never the grader's), a timeout after which the whole sandbox is
+killed (the next call starts a new one), resource limits, and captured
+output trimmed to a readable size. Whatever the code does, the grader gets a
+:class:`CallResult` back; what the code returns is untrusted data, and
+anything unreadable in it is the student's failure, never the grader's.
 """
 
 from __future__ import annotations
@@ -12,42 +20,43 @@ import contextlib
 import json
 import os
 import resource
+import selectors
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import codec
+from influx_labs.services.process import _die_with_parent
 
-OUTPUT_KEEP = 2000  # characters kept from each end of stdout/stderr
-MEMORY_LIMIT = 2 * 1024**3  # bytes of address space; pandas fits well within it
+from . import codec, isolation
+from .isolation import LIMITS, SOURCE_DIR, SUBMISSION_DIR, Cgroup, Isolation
+from .runner import RESULT_LIMIT, trim
+
+MEMORY_LIMIT = 2 * 1024**3  # bytes of address space per process; pandas fits well within it
 FILE_LIMIT = 64 * 1024**2  # bytes any one file (including captured output) may grow to
 CALL_TIMEOUT = 30.0  # default seconds for one call of the student's code (--call-timeout)
+START_TIMEOUT = 60.0  # seconds for a sandbox to start and import its libraries
+SCRATCH = "/tmp/.grader"  # where a contained call's output files live until collected
 
 
-def trim(text: str, keep: int = OUTPUT_KEEP) -> str:
-    """The start and end of ``text``, with a note saying how much was cut between."""
-    if len(text) <= 2 * keep:
-        return text
-    return f"{text[:keep]}\n… [{len(text) - 2 * keep} characters trimmed] …\n{text[-keep:]}"
+class SandboxError(RuntimeError):
+    """The sandbox itself could not run: the grader's problem, never the student's."""
 
 
-def _limits(cpu_seconds: int) -> None:  # pragma: no cover - runs in the child before exec
+def _prepare(cpu_seconds: int, cgroup: Cgroup | None) -> None:  # pragma: no cover - in child
+    """Between fork and exec: limits, the cgroup, and death with the grader."""
+    _die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+    if cgroup is not None:
+        cgroup.enter()
 
 
 def _describe_exit(code: int) -> str:
@@ -105,32 +114,179 @@ class CallResult:
         return text
 
 
-class Submission:
-    """A student's lab folder, run one child process at a time."""
+class _Server:
+    """The runner's call server: one child process (a sandbox), one JSON line each way."""
 
-    def __init__(self, path: Path, module: str, env: dict[str, str], timeout: float = 30.0):
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path, contained: bool):
+        self.cgroup = Cgroup.create(LIMITS) if contained else None
+        self.log = log
+        self._buffer = b""
+        with log.open("wb") as err:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                preexec_fn=partial(_prepare, 3600, self.cgroup),
+            )
+        hello = self.read(START_TIMEOUT)
+        if not isinstance(hello, dict) or not hello.get("ready"):
+            self.kill()
+            tail = log.read_text(errors="replace")[-1500:]
+            raise SandboxError(f"the submission's sandbox did not start: {tail or hello}")
+        self.note: str = str(hello.get("note") or "")
+
+    def read(self, timeout: float) -> Any:
+        """The next reply, None if the server ended, or TimeoutError's class on timeout."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return TimeoutError
+                if not selector.select(left):
+                    continue
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+                if len(self._buffer) > RESULT_LIMIT * 2 + (1 << 20):
+                    return None  # no honest reply is this long
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+
+    def ask(self, request: dict[str, Any], timeout: float) -> Any:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        return self.read(timeout)
+
+    def oom_killed(self) -> bool:
+        return self.cgroup is not None and self.cgroup.oom_killed()
+
+    def kill(self) -> None:
+        """End the sandbox and everything in it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()  # type: ignore[union-attr]
+
+
+class Submission:
+    """A student's lab folder; its code runs in sandboxes that live as long as one check."""
+
+    def __init__(
+        self,
+        path: Path,
+        module: str,
+        env: dict[str, str],
+        timeout: float = CALL_TIMEOUT,
+        isolation: Isolation | str = Isolation.AUTO,
+    ):
         self.path = path
         self.module = module
         self.env = env
         self.timeout = timeout
+        self.isolation = Isolation(isolation)
+        self.contained = contained(self.isolation)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._server: _Server | None = None
+        self._calls = 0
+        self._programs: list[Program] = []
 
     @property
     def module_file(self) -> Path:
         return self.path / f"{self.module}.py"
 
-    def child_env(self, home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    @property
+    def workroot(self) -> Path:
+        """The grader's own folder for this submission's sandboxes (never mounted whole)."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="grader-sandbox-")
+            os.chmod(self._tmp.name, 0o700)
+            isolation.write_identity(Path(self._tmp.name))
+        return Path(self._tmp.name)
+
+    @property
+    def workdir(self) -> Path:
+        """Where the student's code runs: its private, writable copy of the folder."""
+        return Path(SUBMISSION_DIR) if self.contained else self.workroot / "submission"
+
+    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """Only what the code needs: no grader secrets leak through the environment."""
-        base = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ") if k in os.environ}
+        home = "/tmp" if self.contained else str(self.workroot / "home")
+        path = "/usr/local/bin:/usr/bin:/bin" if self.contained else os.environ.get("PATH", "")
         return {
-            **base,
-            "HOME": str(home),  # an empty home inside the run's own temporary directory
+            "PATH": f"{Path(sys.executable).parent}:{path}",
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            **({"TZ": os.environ["TZ"]} if "TZ" in os.environ else {}),
+            "HOME": home,  # an empty home of its own
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONPATH": str(self.path),
+            "PYTHONPATH": str(self.workdir),
             **self.env,
             **(extra or {}),
         }
+
+    def runner_env(self) -> dict[str, str]:
+        """The environment ``grader.runner`` itself starts with: no settings, no secrets."""
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+        }
+        if self.contained:
+            return env | {"HOME": "/tmp", "PYTHONPATH": isolation.RUNNER_DIR}
+        home = self.workroot / "home"
+        home.mkdir(exist_ok=True)
+        return env | {"HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+    def program_env(self, extra: dict[str, str]) -> dict[str, str]:
+        """A program's environment: the runner first on the path (it starts the program)."""
+        runner = self.runner_env()["PYTHONPATH"]
+        return {**self.child_env(extra), "PYTHONPATH": f"{runner}:{self.workdir}"}
+
+    def runner_command(self, mode: str, *args: str) -> list[str]:
+        """The command line starting ``grader.runner MODE SOURCE WORKDIR ARGS...`` here."""
+        python = [sys.executable, "-P", "-s", "-m", "grader.runner"]
+        if self.contained:
+            command = [*python, mode, SOURCE_DIR, str(self.workdir), *args]
+            return isolation.bwrap_command(self.path, self.workroot, command)
+        return [*python, mode, str(self.path), str(self.workdir), *args]
+
+    def _ensure_server(self) -> _Server:
+        if self._server is None or self._server.proc.poll() is not None:
+            scratch = SCRATCH if self.contained else str(self.workroot / "scratch")
+            argv = self.runner_command("serve", scratch, *(["--sweep"] if self.contained else []))
+            self._server = _Server(
+                argv, self.runner_env(), self.workroot, self.workroot / "server.log", self.contained
+            )
+        return self._server
+
+    def _stop_server(self) -> None:
+        if self._server is not None:
+            self._server.kill()
+            self._server = None
 
     def call(
         self,
@@ -140,7 +296,7 @@ class Submission:
         env: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> CallResult:
-        """Call ``function(*args, **kwargs)`` from the student's module in a new process."""
+        """Call ``function(*args, **kwargs)`` from the student's module in a fresh child."""
         timeout = timeout or self.timeout
         if not self.module_file.exists():
             return CallResult(
@@ -150,103 +306,168 @@ class Submission:
                 error_type="FileNotFoundError",
                 message=f"{self.module_file.name} is missing from {self.path}",
             )
-        with tempfile.TemporaryDirectory(prefix="grader-call-") as tmp:
-            result_file = Path(tmp) / "result.json"
-            out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
-            request = json.dumps({"args": codec.encode(list(args)), "kwargs": codec.encode(kwargs)})
-            started = time.monotonic()
-            with out_path.open("wb") as out, err_path.open("wb") as err:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "grader.runner",
-                        str(self.module_file),
-                        function,
-                        str(result_file),
-                    ],
-                    stdin=subprocess.PIPE,
-                    stdout=out,
-                    stderr=err,
-                    cwd=self.path,
-                    env=self.child_env(Path(tmp), env),
-                    start_new_session=True,
-                    preexec_fn=lambda: _limits(int(timeout) + 5),
-                )
-                timed_out = False
-                try:
-                    proc.communicate(request.encode(), timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                finally:
-                    _kill_group(proc)  # also ends any child or thread it left behind
-            seconds = time.monotonic() - started
-            stdout = out_path.read_text(errors="replace")
-            stderr = err_path.read_text(errors="replace")
-            base = {
-                "function": function,
-                "stdout": trim(stdout),
-                "stderr": trim(stderr),
-                "seconds": seconds,
-            }
-            if timed_out:
-                return CallResult(
-                    ok=False,
-                    stage="timeout",
-                    error_type="Timeout",
-                    message=f"stopped after {timeout:.0f}s",
-                    **base,
-                )
-            try:
-                outcome = json.loads(result_file.read_text())
-            except (OSError, ValueError):
-                return CallResult(
-                    ok=False,
-                    stage="crash",
-                    error_type="Crash",
-                    message=f"the process {_describe_exit(proc.returncode)}",
-                    **base,
-                )
+        server = self._ensure_server()
+        self._calls += 1
+        request = {
+            "tag": f"call-{self._calls}",
+            "module": str(self.workdir / f"{self.module}.py"),
+            "function": function,
+            "args": codec.encode(list(args)),
+            "kwargs": codec.encode(kwargs),
+            "env": self.child_env(env),
+            "cwd": str(self.workdir),
+            "cpu": int(timeout) + 5,
+        }
+        started = time.monotonic()
+        reply = server.ask(request, timeout)
+        seconds = time.monotonic() - started
+        if reply is TimeoutError:
+            self._stop_server()
+            return CallResult(
+                function,
+                False,
+                stage="timeout",
+                error_type="Timeout",
+                message=f"stopped after {timeout:.0f}s",
+                seconds=seconds,
+            )
+        if not isinstance(reply, dict) or reply.get("tag") != request["tag"]:
+            oom = server.oom_killed()
+            self._stop_server()
+            why = " (the sandbox ran out of memory)" if oom else ""
+            return CallResult(
+                function,
+                False,
+                stage="crash",
+                error_type="Crash",
+                message=f"the sandbox running it ended{why}",
+                seconds=seconds,
+            )
+        return _interpret(function, reply, seconds)
+
+    def program(self, script: str, *args: str, env: dict[str, str] | None = None) -> Program:
+        """Start a long-running program from the submission (e.g. the IoT bridge)."""
+        program = Program(self, script, list(args), env or {})
+        self._programs.append(program)
+        return program
+
+    def close(self) -> None:
+        """End every sandbox of this submission and remove the grader's files for it."""
+        for program in self._programs:
+            program.close()
+        self._stop_server()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def _interpret(function: str, reply: dict[str, Any], seconds: float) -> CallResult:
+    """Turn the server's reply into a CallResult; anything unreadable is the student's."""
+    base = {
+        "function": function,
+        "stdout": str(reply.get("stdout", "")),
+        "stderr": str(reply.get("stderr", "")),
+        "seconds": seconds,
+    }
+    if "too_large" in reply:
+        size = int(reply["too_large"]) / 1024**2
+        return CallResult(
+            ok=False,
+            stage="result",
+            error_type="ResultTooLarge",
+            message=f"the value is {size:.0f} MB as JSON; "
+            f"the grader reads at most {RESULT_LIMIT // 1024**2} MB",
+            **base,
+        )
+    if "result" not in reply:
+        code = os.waitstatus_to_exitcode(int(reply.get("status", 0)))
+        return CallResult(
+            ok=False,
+            stage="crash",
+            error_type="Crash",
+            message=f"the process {_describe_exit(code)}",
+            **base,
+        )
+    try:
+        outcome = json.loads(reply["result"])
         if outcome["ok"]:
             return CallResult(ok=True, value=codec.decode(outcome["value"]), **base)
         error = outcome["error"]
         return CallResult(
             ok=False,
-            stage=outcome["stage"],
-            error_type=error["type"],
-            message=error["message"],
+            stage=str(outcome["stage"]),
+            error_type=str(error["type"]),
+            message=str(error["message"]),
             attrs=codec.decode(error["attrs"]),
-            frames=error["frames"],
+            frames=[str(f) for f in error["frames"]],
+            **base,
+        )
+    except Exception as exc:  # malformed markers, absurd nesting, forged files: all the student's
+        return CallResult(
+            ok=False,
+            stage="result",
+            error_type=type(exc).__name__,
+            message=f"it could not be decoded ({trim(str(exc), 150)})",
             **base,
         )
 
-    def program(self, script: str, *args: str, env: dict[str, str] | None = None) -> Program:
-        """Start a long-running program from the submission (e.g. the IoT bridge)."""
-        return Program(self, script, list(args), env or {})
+
+def contained(choice: Isolation) -> bool:
+    """Whether code runs in a sandbox under this choice (``required`` without bwrap: an error)."""
+    if choice == Isolation.OFF:
+        return False
+    reason = isolation.unavailable()
+    if reason and choice == Isolation.REQUIRED:
+        raise SandboxError(f"student code must run contained, but {reason}")
+    return not reason
 
 
 class Program:
-    """A student's long-running program: started, signalled and stopped by the grader."""
+    """A student's long-running program in a sandbox of its own, signalled by the grader."""
 
     def __init__(
         self, submission: Submission, script: str, args: list[str], env: dict[str, str]
     ) -> None:
-        self.script = submission.path / script
+        self.contained = submission.contained
         self._tmp = tempfile.TemporaryDirectory(prefix="grader-program-")
         self.out_path = Path(self._tmp.name) / "stdout"
         self.err_path = Path(self._tmp.name) / "stderr"
-        self._out = self.out_path.open("wb")
-        self._err = self.err_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(self.script), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=self._out,
-            stderr=self._err,
-            cwd=submission.path,
-            env=submission.child_env(Path(self._tmp.name), env),
-            start_new_session=True,
-            preexec_fn=lambda: _limits(600),
-        )
+        argv = submission.runner_command("program", script, *args)
+        self.cgroup = Cgroup.create(LIMITS) if self.contained else None
+        self._status, status_write = os.pipe() if self.contained else (-1, -1)
+        if self.contained:  # bwrap says there which process is the sandbox's init
+            argv[1:1] = ["--json-status-fd", str(status_write)]
+        with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=submission.workroot,
+                env=submission.program_env(env),
+                start_new_session=True,
+                pass_fds=(status_write,) if self.contained else (),
+                preexec_fn=partial(_prepare, 600, self.cgroup),
+            )
+        self._init_pid = 0
+        if self.contained:
+            os.close(status_write)
+            self._init_pid = _first_status_pid(self._status)
+
+    def _pid(self) -> int | None:
+        """The host pid of the student's program (inside a sandbox: its init's child)."""
+        if not self.contained:
+            return self.proc.pid
+        for _ in range(100):
+            with contextlib.suppress(OSError, ValueError):
+                path = Path(f"/proc/{self._init_pid}/task/{self._init_pid}/children")
+                children = path.read_text().split()
+                if children:
+                    return int(children[0])
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(0.01)
+        return None
 
     def stdout(self) -> str:
         return self.out_path.read_text(errors="replace")
@@ -268,25 +489,64 @@ class Program:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def returncode(self) -> int | None:
+        """The program's exit status; a sandbox reports death by signal N as 128 + N."""
+        code = self.proc.poll()
+        if code is not None and self.contained and 128 < code < 128 + signal.NSIG:
+            return -(code - 128)
+        return code
+
     def terminate(self, timeout: float) -> int | None:
         """SIGTERM and wait up to ``timeout``: the exit code, or None if it had to be killed."""
         if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
+            pid = self._pid()
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                _kill_group(self.proc)
+                self._kill()
                 return None
-        return self.proc.returncode
+        return self.returncode()
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
 
     def close(self) -> None:
         """Kill whatever is left and drop the captured output files."""
-        _kill_group(self.proc)
-        self._out.close()
-        self._err.close()
+        self._kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+        if self._status >= 0:  # open until now: bwrap writes the exit status there too
+            os.close(self._status)
+            self._status = -1
         self._tmp.cleanup()
 
     def describe_exit(self) -> str:
-        code = self.proc.poll()
+        code = self.returncode()
         return "is still running" if code is None else _describe_exit(code)
+
+
+def _first_status_pid(fd: int) -> int:
+    """bwrap's first status document names the sandbox's init process (its host pid)."""
+    text = b""
+    deadline = time.monotonic() + START_TIMEOUT
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"}" not in text and time.monotonic() < deadline:
+            if selector.select(deadline - time.monotonic()):
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                text += chunk
+    try:
+        return int(json.loads(text[: text.index(b"}") + 1])["child-pid"])
+    except (ValueError, KeyError) as exc:
+        raise SandboxError(f"the program's sandbox did not start: {text!r}") from exc

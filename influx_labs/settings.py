@@ -102,6 +102,13 @@ def write_env_file(path: Path | None = None, *, force: bool = False) -> bool:
     path = path or env_file()
     if path.exists() and not force:
         return False
-    path.write_text(new_env_text(), encoding="utf-8")
-    path.chmod(0o600)
+    write_private(path, new_env_text())
     return True
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (mode 600 from the first byte: it holds secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)

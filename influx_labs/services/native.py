@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from ..settings import retention_seconds
+from ..settings import retention_seconds, write_private
 from .base import (
     BrokerEndpoint,
     Endpoints,
@@ -143,6 +143,7 @@ class NativeStack(Stack):
             (owned_tmp / OWNER_FILE).write_text(str(os.getpid()))
             self.workdir = owned_tmp
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o700)  # the servers' data holds every token
 
         # Auto-chosen ports can be taken by someone else between our probe
         # and the server's bind; try a couple of fresh ones before giving up.
@@ -310,7 +311,7 @@ class NativeStack(Stack):
             },
             "env": self._endpoints.as_env(),
         }
-        (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        write_private(self.workdir / STATE_FILE, json.dumps(state, indent=2))
 
 
 def detached_state(workdir: Path) -> dict | None:
