@@ -185,7 +185,31 @@ def bwrap_command(
     ]
     for name in RUNNER_FILES:
         argv += ["--ro-bind", str(runner / name), f"{RUNNER_DIR}/grader/{name}"]
-    return [*argv, "--chdir", "/tmp", "--", *command]
+    # The root bwrap builds is a tmpfs: read-only, so only /tmp and SUBMISSION_DIR take writes.
+    return [*argv, "--remount-ro", "/", "--chdir", "/tmp", "--", *command]
+
+
+def popen(argv: list[str], *, pass_fds: tuple[int, ...] = (), **kwargs) -> subprocess.Popen:
+    """Start ``argv``; a bwrap command gets its options through a pipe.
+
+    Inside the sandbox, ``/proc/1/cmdline`` is bwrap's command line: passed
+    there, the options would show the student where the grader keeps its
+    files and the class folder. Through ``--args`` only the pipe's number shows.
+    """
+    if argv[0] != "bwrap":
+        return subprocess.Popen(argv, pass_fds=pass_fds, **kwargs)
+    end = argv.index("--")  # options before it, the sandbox's command after it
+    read, write = os.pipe()
+    try:
+        os.write(write, b"".join(arg.encode() + b"\0" for arg in argv[1:end]))
+    finally:
+        os.close(write)
+    try:
+        return subprocess.Popen(
+            ["bwrap", "--args", str(read), *argv[end:]], pass_fds=(*pass_fds, read), **kwargs
+        )
+    finally:
+        os.close(read)
 
 
 def write_identity(folder: Path) -> None:

@@ -118,11 +118,13 @@ class _Server:
     """The runner's call server: one child process (a sandbox), one JSON line each way."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path, contained: bool):
+        self.contained = contained
         self.cgroup = Cgroup.create(LIMITS) if contained else None
         self.log = log
         self._buffer = b""
+        self.call_pid = 0  # the running call's process group (a host pid when uncontained)
         with log.open("wb") as err:
-            self.proc = subprocess.Popen(
+            self.proc = isolation.popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -165,21 +167,31 @@ class _Server:
             return None
 
     def ask(self, request: dict[str, Any], timeout: float) -> Any:
+        """Send one call; its reply, None if the server ended, TimeoutError on timeout."""
         assert self.proc.stdin is not None
+        deadline = time.monotonic() + timeout
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
-        return self.read(timeout)
+        started = self.read(timeout)
+        if isinstance(started, dict) and started.get("started") == request["tag"]:
+            self.call_pid = int(started.get("pid", 0))
+            return self.read(deadline - time.monotonic())
+        return started
 
     def oom_killed(self) -> bool:
         return self.cgroup is not None and self.cgroup.oom_killed()
 
     def kill(self) -> None:
-        """End the sandbox and everything in it."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        """End the sandbox and everything in it (uncontained: the server and the last call)."""
+        # Contained, the call's pid is one of the sandbox's own: it means nothing out here.
+        groups = [self.proc.pid] if self.contained else [self.proc.pid, self.call_pid]
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if group > 0:
+                    os.killpg(group, signal.SIGKILL)
         if self.cgroup is not None:
             self.cgroup.remove()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -436,9 +448,10 @@ class Program:
         self.cgroup = Cgroup.create(LIMITS) if self.contained else None
         self._status, status_write = os.pipe() if self.contained else (-1, -1)
         if self.contained:  # bwrap says there which process is the sandbox's init
-            argv[1:1] = ["--json-status-fd", str(status_write)]
+            options_end = argv.index("--")
+            argv[options_end:options_end] = ["--json-status-fd", str(status_write)]
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
-            self.proc = subprocess.Popen(
+            self.proc = isolation.popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,

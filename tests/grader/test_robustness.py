@@ -112,11 +112,16 @@ def external_env_for_dead_server() -> dict[str, str]:
 @pytest.mark.usefixtures("native_binaries")
 def test_a_server_dying_mid_run_never_costs_the_student_points(tmp_path):
     with NativeStack() as stack:
-        # The first check's call takes the server down, as a crash would.
+        # The first check's call takes the server down, as a crash would. (Only uncontained
+        # code can reach the server's process: a sandbox cannot see it.)
         kill = f"os.kill({stack.influxd.pid}, {int(signal.SIGKILL)})"
         body = f"    import os\n    {kill}\n    return {{}}"
         report, output = grade(
-            "http_api", _with_health(tmp_path, body), "external", env=external_env(stack.endpoints)
+            "http_api",
+            _with_health(tmp_path, body),
+            "external",
+            env=external_env(stack.endpoints),
+            isolation="off",
         )
     assert report.checks, output
     outcomes = {c.check: c.outcome for c in report.checks}
@@ -124,7 +129,8 @@ def test_a_server_dying_mid_run_never_costs_the_student_points(tmp_path):
     assert "a lab service failed" in report.checks[0].feedback
 
 
-def test_processes_a_call_started_are_killed_with_it(grade_folder, tmp_path):
+def test_uncontained_calls_still_end_the_processes_they_start(endpoints, tmp_path):
+    """Where no sandbox can run (``--isolation off``), a call's process group is killed."""
     marker = tmp_path / "child.pid"
     body = (
         "    import subprocess\n"
@@ -132,8 +138,14 @@ def test_processes_a_call_started_are_killed_with_it(grade_folder, tmp_path):
         f"    open({str(marker)!r}, 'w').write(str(p.pid))\n"
         "    p.wait()"
     )
-    _only_health_fails(
-        grade_folder("http_api", _with_health(tmp_path, body), "--call-timeout", "3")
+    report, _ = grade(
+        "http_api",
+        _with_health(tmp_path, body),
+        "external",
+        env=external_env(endpoints),
+        call_timeout=3,
+        isolation="off",
     )
+    _only_health_fails(report)
     pid = int(marker.read_text())
     assert process_gone(pid), "a process started by the submission outlived its call"
