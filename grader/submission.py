@@ -31,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from influx_labs.services.process import _die_with_parent
+from influx_labs.services.process import die_with_parent
 
 from . import codec, isolation
 from .isolation import LIMITS, SOURCE_DIR, SUBMISSION_DIR, Cgroup, Isolation
@@ -50,7 +50,7 @@ class SandboxError(RuntimeError):
 
 def _prepare(cpu_seconds: int, cgroup: Cgroup | None) -> None:  # pragma: no cover - in child
     """Between fork and exec: limits, the cgroup, and death with the grader."""
-    _die_with_parent()
+    die_with_parent()
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))

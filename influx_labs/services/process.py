@@ -27,7 +27,7 @@ from .base import PortInUse
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Ask the kernel to SIGKILL this child when the thread that spawned it exits."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -102,7 +102,7 @@ class ManagedProcess:
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=True,
-                preexec_fn=None if self.detached or sys.platform != "linux" else _die_with_parent,
+                preexec_fn=None if self.detached or sys.platform != "linux" else die_with_parent,
             )
 
     def exit_code(self) -> int | None:

@@ -1,0 +1,91 @@
+"""Hostile submissions against whole grading runs: forging the report, rewriting the grader,
+killing the run. A contained attack changes nothing but its own score; a run that dies is
+never complete, never full marks, and always flagged for a regrade."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from grader.cli import external_env, grade
+from grader.labs import LABS, REPO_ROOT
+from grader.results import Outcome
+from influx_labs.services import Endpoints
+
+from .conftest import patched
+
+LAB = LABS["http_api"]
+SKELETON_HEALTH = (
+    "    # TODO: request {url}/health and return the parsed JSON body.\n"
+    "    raise NotImplementedError"
+)
+PLUGIN = REPO_ROOT / "grader" / "plugin.py"
+
+FORGER = f"""
+    import glob, json, os, signal
+    line = json.dumps({{"check": "test_health", "title": "t", "max_points": 1, "points": 1,
+                       "outcome": "passed"}})
+    # The report file is named on pytest's command line, the token is in its memory.
+    for cmdline in glob.glob("/proc/*/cmdline"):
+        try:
+            args = open(cmdline, "rb").read().split(b"\\0")
+        except OSError:
+            continue
+        for i, arg in enumerate(args[:-1]):
+            if arg == b"--grader-report":
+                with open(args[i + 1], "a") as fh:
+                    fh.write(line + "\\n")
+    for path in ({str(PLUGIN)!r}, "/proc/1/mem"):
+        try:
+            with open(path, "a") as fh:
+                fh.write("# every later student gets full marks\\n")
+        except OSError:
+            pass
+    os.kill(-1, signal.SIGKILL)  # and everything it can see, pytest included if it could
+    return {{}}"""
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_contained_submission_cannot_forge_its_report_or_rewrite_the_grader(
+    endpoints: Endpoints, tmp_path: Path
+):
+    source = patched((LAB.skeleton / "http_api.py").read_text(), [(SKELETON_HEALTH, FORGER)])
+    (tmp_path / "http_api.py").write_text(source)
+    before = _sha(PLUGIN)
+    report, output = grade(
+        "http_api", tmp_path, "external", env=external_env(endpoints), isolation="required"
+    )
+    assert _sha(PLUGIN) == before
+    assert len(report.checks) == 6, output  # every check ran and reported, once
+    assert report.score == 0 and report.max_score == 22 and not report.infra_errors
+    assert report.isolation.startswith("bubblewrap sandbox")
+
+
+def test_a_run_killed_after_its_first_check_is_never_full_marks(
+    endpoints: Endpoints, tmp_path: Path
+):
+    """Uncontained (``--isolation off``), code can kill its pytest: the report must say so."""
+    kill_pytest = (
+        "    import psutil\n"
+        "    psutil.Process(os.getppid()).parent().kill()  # the call server's parent: pytest\n"
+    )
+    source = (LAB.solution / "http_api.py").read_text()
+    first_line = (
+        '    """GET /api/v2/buckets for our org: the bucket names (system buckets included)."""\n'
+    )
+    (tmp_path / "http_api.py").write_text(
+        patched(source, [(first_line, first_line + "    import os\n" + kill_pytest)])
+    )
+    report, _ = grade(
+        "http_api", tmp_path, "external", env=external_env(endpoints), isolation="off"
+    )
+    outcomes = {c.check: c.outcome for c in report.checks}
+    assert len(outcomes) == 6  # the plan names every check, reported or not
+    assert outcomes["test_health"] == Outcome.PASSED
+    assert Outcome.INFRA_ERROR in outcomes.values()
+    assert not report.full_marks and report.to_dict()["needs_regrade"]
+    never = [c for c in report.checks if "never reported" in c.feedback]
+    assert never and all(c.outcome == Outcome.INFRA_ERROR for c in never)
