@@ -1,15 +1,16 @@
 """Runs inside a submission's sandbox: a small server that calls the student's functions.
 
-    python -P -s -m grader.runner serve SOURCE WORKDIR SCRATCH [--sweep]
+    python -P -s -m grader.runner serve SOURCE WORKDIR SCRATCH MODULE_FILE_NAME [--sweep]
     python -P -s -m grader.runner program SOURCE WORKDIR SCRIPT [ARG ...]
 
 ``serve`` copies the student's folder SOURCE to WORKDIR (the private,
-writable copy the code runs in), imports the heavy libraries the labs use
-once, then answers one request per line on stdin: it forks a child that
-imports the student's module afresh and calls one function, waits for it,
-and replies with one JSON line on stdout. So a check that calls the code ten
-times pays for pandas and influxdb-client once, yet every call starts from a
-clean import of the student's module. With ``--sweep`` (inside a sandbox's
+writable copy the code runs in), imports the known libraries the student's
+module imports (pandas, influxdb-client...) once, then answers one request
+per line on stdin: it forks a child that imports the student's module afresh
+and calls one function, waits for it, and replies with one JSON line on
+stdout. So a check that calls the code ten times pays for pandas and
+influxdb-client once, yet every call starts from a clean import of the
+student's module. With ``--sweep`` (inside a sandbox's
 own PID namespace, where this server is the only other process the student
 can signal) every process the call left behind is killed before the reply.
 
@@ -24,6 +25,7 @@ long-running program (``exec``), so signals reach it directly.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import importlib
@@ -43,8 +45,11 @@ from grader import codec
 
 OUTPUT_KEEP = 2000  # characters kept from each end of stdout/stderr
 RESULT_LIMIT = 16 * 1024**2  # bytes of a result the grader reads
-# Imported once by the server, before any student code; each call's child inherits them.
-PRELOAD = ("pandas", "influxdb_client", "influxdb_client.client.write_api", "requests", "paho")
+# Libraries the server may import before any student code (each call's child inherits
+# them): those of these that the student's module imports, found by reading its source.
+PRELOADABLE = frozenset(
+    {"aiohttp", "influxdb_client", "numpy", "paho", "pandas", "psutil", "reactivex", "requests"}
+)
 
 
 def trim(text: str, keep: int = OUTPUT_KEEP) -> str:
@@ -200,14 +205,29 @@ def _collect(tag: str, scratch: Path, status: int) -> dict[str, Any]:
     return reply
 
 
-def serve(source: Path, workdir: Path, scratch: Path, sweep: bool) -> None:
+def preloadable(module_file: Path) -> list[str]:
+    """The known libraries ``module_file`` imports, read from its source (never run here)."""
+    try:
+        tree = ast.parse(module_file.read_text(errors="replace"))
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    return sorted({n for n in names if n.split(".")[0] in PRELOADABLE})
+
+
+def serve(source: Path, workdir: Path, scratch: Path, module: str, sweep: bool) -> None:
     """Answer call requests, one JSON line in and one out, until stdin closes."""
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing but replies on the reply pipe
     _not_dumpable()
     note = _private_copy(source, workdir)
     scratch.mkdir(parents=True, exist_ok=True)
-    for name in PRELOAD:
+    for name in preloadable(workdir / module):
         with contextlib.suppress(Exception):
             importlib.import_module(name)
     replies.write(json.dumps({"ready": True, "note": note}) + "\n")
@@ -245,7 +265,7 @@ def program(source: Path, workdir: Path, script: str, args: list[str]) -> None:
 def main() -> None:
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "serve":
-        serve(Path(rest[0]), Path(rest[1]), Path(rest[2]), "--sweep" in rest[3:])
+        serve(Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3], "--sweep" in rest[4:])
     elif mode == "program":
         program(Path(rest[0]), Path(rest[1]), rest[2], rest[3:])
     else:

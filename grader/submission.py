@@ -287,9 +287,11 @@ class Submission:
         return [*python, mode, str(self.path), str(self.workdir), *args]
 
     def _ensure_server(self) -> _Server:
+        """The check's call server, started on the first call and after a sandbox ended."""
         if self._server is None or self._server.proc.poll() is not None:
             scratch = SCRATCH if self.contained else str(self.workroot / "scratch")
-            argv = self.runner_command("serve", scratch, *(["--sweep"] if self.contained else []))
+            sweep = ["--sweep"] if self.contained else []
+            argv = self.runner_command("serve", scratch, f"{self.module}.py", *sweep)
             self._server = _Server(
                 argv, self.runner_env(), self.workroot, self.workroot / "server.log", self.contained
             )
