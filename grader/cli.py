@@ -2,7 +2,8 @@
 
     grader check http_api                 # the lab folder in labs/
     grader check http_api path/to/folder  # any folder holding the lab's files
-    grader class http_api submissions/ --csv gradebook.csv
+    grader class http_api submissions/ --csv gradebook.csv   # submissions/STUDENT/
+    grader class submissions/ --jobs 4                       # submissions/STUDENT/LAB/
 
 Each grading run is a separate pytest process: a submission that brings the
 run down loses only its own checks, and results are written as they come.
@@ -10,24 +11,37 @@ run down loses only its own checks, and results are written as they come.
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.markup import escape
-from rich.progress import track
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
-from influx_labs.services import Endpoints
+from influx_labs.services import Endpoints, ServiceError, open_stack
+from influx_labs.services.process import die_with_parent
 
+from . import classroom
+from .isolation import unavailable as isolation_unavailable
 from .labs import LABS, get_lab
 from .results import Outcome, Report
 from .submission import CALL_TIMEOUT
@@ -68,13 +82,15 @@ def grade(
     *,
     env: dict[str, str] | None = None,
     call_timeout: float | None = None,
+    isolation: str = "auto",
     extra_args: list[str] | None = None,
 ) -> tuple[Report, str]:
     """Run the lab's checks on ``path``; returns the report and pytest's own output.
 
     ``env`` replaces the run's environment (e.g. the settings of an external
     stack); ``call_timeout`` replaces the per-call limit (None: the plugin's default);
-    ``extra_args`` go to pytest as they are.
+    ``isolation`` is ``required``, ``auto`` (contained where the machine allows,
+    else uncontained with a note) or ``off``; ``extra_args`` go to pytest as they are.
     """
     lab = get_lab(lab_name)
     with tempfile.TemporaryDirectory(prefix="grader-run-") as tmp:
@@ -98,14 +114,27 @@ def grade(
             "--tb=short",
             "-W",
             "ignore::DeprecationWarning",
+            "--isolation",
+            isolation,
             *(["--call-timeout", str(call_timeout)] if call_timeout else []),
             *(extra_args or []),
         ]
-        try:
-            run = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
-            output = run.stdout + run.stderr
-        except subprocess.TimeoutExpired as exc:
-            output = f"the grading run took over {RUN_TIMEOUT}s and was stopped\n{exc.stdout or ''}"
+        # Output to a file, not a pipe: the run is over when pytest exits, whatever still
+        # holds its output open. pytest dies with this process (and, killed, takes its
+        # sandboxes along), so an interrupted class leaves nothing running.
+        log = Path(tmp) / "pytest.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent
+            )
+            try:
+                proc.wait(timeout=RUN_TIMEOUT)
+                note = ""
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                note = f"the grading run took over {RUN_TIMEOUT}s and was stopped\n"
+        output = note + log.read_text(errors="replace")
         report = Report.load_jsonl(results, lab.name, str(path), backend)
     return report, output
 
@@ -145,6 +174,11 @@ def show(report: Report) -> None:
         table.add_row(c.title, points, f"[{style}]{c.outcome}[/]", escape(c.feedback))
     console.print(table)
     console.print(f"[bold]score: {report.score:g} / {report.max_score:g}[/]")
+    if report.isolation.startswith("uncontained"):
+        console.print(
+            f"[yellow]note: your code ran {escape(report.isolation)}: fine for your own "
+            "work; an instructor's `grader class` refuses to run like this.[/]"
+        )
     if report.infra_errors:
         console.print(
             f"[magenta]{len(report.infra_errors)} check(s) hit an infrastructure error: they "
@@ -183,51 +217,179 @@ def check(
     raise typer.Exit(0 if report.full_marks else EXIT_NOT_FULL)
 
 
-def _ignored(name: str) -> bool:
-    """Folders that archives and tools add next to the students' (.git, __MACOSX, ...)."""
-    return name.startswith((".", "__"))
+@contextlib.contextmanager
+def class_services(backend: Backend) -> Iterator[tuple[str, dict[str, str] | None, str]]:
+    """One set of servers for the whole class: (backend for grade(), its env, their name).
+
+    Unless they are external, the servers start once here and every grading run
+    reaches them as external ones, so 30 students do not start 30 influxd servers.
+    """
+    if backend == Backend.external:
+        yield "external", None, "external"
+        return
+    try:
+        stack = open_stack(backend.value)
+        with console.status(f"starting the lab services ({stack.backend})"):
+            stack.start()
+    except ServiceError as exc:
+        console.print(f"[red]cannot start the lab services: {escape(str(exc))}[/]")
+        raise typer.Exit(EXIT_REGRADE) from None
+    try:
+        yield "external", external_env(stack.endpoints), stack.backend
+    finally:
+        stack.stop()
+
+
+def class_tasks(target: str, submissions: Path | None) -> list[classroom.Task]:
+    """The student-labs to grade: ``LAB FOLDER`` (a folder per student) or ``FOLDER``
+    (``STUDENT/LAB/``), or a usage error saying what is wrong."""
+    lab = None
+    if submissions is None:
+        if not Path(target).is_dir() and target.replace("-", "_") in LABS:
+            console.print(f"[red]name the submissions folder too: grader class {target} FOLDER[/]")
+            raise typer.Exit(EXIT_USAGE)
+        root = folder_or_exit(Path(target))
+    else:
+        lab = lab_or_exit(target).name
+        root = folder_or_exit(submissions)
+    tasks = classroom.discover(root, lab)
+    if not tasks:
+        where = escape(str(root))
+        if lab is None:  # perhaps one lab's folders, given without the lab
+            where += f" as STUDENT/LAB/ (LAB one of: {', '.join(LABS)})"
+            where += f"; for one lab's STUDENT/ folders: grader class LAB {escape(str(root))}"
+        console.print(f"[red]no submission folders in {where}[/]")
+        raise typer.Exit(EXIT_USAGE)
+    return tasks
+
+
+NO_ISOLATION_WARNING = (
+    "[bold red]--no-isolation: the students' code runs uncontained[/], as your own user. It "
+    "can read and change every file you can: the .env with the admin token, your keys, "
+    "other students' submissions, this gradebook and its reports; and it can leave "
+    "processes running. Use it only for code you trust, or on a throwaway machine or "
+    "account that owns nothing but the submissions."
+)
+
+
+DEFAULT_JOBS = os.cpu_count() or 1
 
 
 @app.command("class")
 def grade_class(
-    lab: Annotated[str, typer.Argument(help=f"one of: {', '.join(LABS)}")],
-    submissions: Annotated[Path, typer.Argument(help="a folder with one sub-folder per student")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="LAB_OR_FOLDER",
+            help=f"a lab ({', '.join(LABS)}) then its FOLDER, or one FOLDER of STUDENT/LAB/",
+        ),
+    ],
+    submissions: Annotated[
+        Path | None,
+        typer.Argument(metavar="FOLDER", help="one sub-folder per student with LAB's files"),
+    ] = None,
     csv_path: Annotated[Path, typer.Option("--csv", help="the gradebook to write")] = Path(
         "gradebook.csv"
     ),
     reports: Annotated[
-        Path | None, typer.Option(help="also write each report as JSON here")
+        Path | None,
+        typer.Option(help="reports, junit.xml, summary.md (default: CSV-STEM-reports/)"),
     ] = None,
     backend: Annotated[Backend, typer.Option(help="where the services run")] = Backend.auto,
+    jobs: Annotated[int, typer.Option(min=1, help="submissions graded at once")] = DEFAULT_JOBS,
+    fresh: Annotated[bool, typer.Option("--fresh", help="reuse no stored report")] = False,
+    no_isolation: Annotated[
+        bool, typer.Option("--no-isolation", help="run students' code uncontained (unsafe)")
+    ] = False,
     call_timeout: CallTimeout = CALL_TIMEOUT,
 ) -> None:
-    """Grade every sub-folder of SUBMISSIONS and write a gradebook (CSV)."""
-    spec = lab_or_exit(lab)
-    submissions = folder_or_exit(submissions)
-    students = sorted(p for p in submissions.iterdir() if p.is_dir() and not _ignored(p.name))
-    if not students:
-        console.print(f"[red]no submission folders in {submissions}[/]")
-        raise typer.Exit(EXIT_USAGE)
-    if reports:
-        reports.mkdir(parents=True, exist_ok=True)
-    rows, checks = [], []
-    for folder in track(students, description=f"grading {spec.name}", console=console):
-        report, _ = grade(spec.name, folder, backend.value, call_timeout=call_timeout)
-        checks = checks or [c.check for c in report.checks]
-        by_check = {c.check: c for c in report.checks}
-        rows.append(
-            {
-                "student": folder.name,
-                "score": report.score,
-                "max_score": report.max_score,
-                "needs_regrade": "yes" if report.infra_errors or not report.checks else "no",
-                **{name: (by_check[name].points if name in by_check else "") for name in checks},
-            }
+    """Grade a class in parallel: a gradebook CSV, every report, JUnit XML and a summary.
+
+    A re-run reuses each report graded from the same files by the same grader (--fresh: none).
+    """
+    tasks = class_tasks(target, submissions)
+    reports = reports or csv_path.with_name(f"{csv_path.stem}-reports")
+    isolation = "off" if no_isolation else "required"
+    if no_isolation:
+        console.print(NO_ISOLATION_WARNING)
+    settings = f"call-timeout={call_timeout:g} isolation={isolation}"
+    entries, todo = classroom.plan(tasks, reports, settings, fresh=fresh)
+    reused = sum(e.reused for e in entries.values())
+
+    def write_class_files() -> None:
+        classroom.write_atomic(csv_path, classroom.gradebook_csv(tasks, entries))
+        classroom.write_atomic(reports / "junit.xml", classroom.junit_xml(entries.values()))
+
+    def record(entry: classroom.Entry, output: str = "") -> None:
+        """Keep one result at once (its files, then the class's): a kill loses nothing."""
+        entries[entry.task] = entry
+        classroom.save_entry(reports, entry, output)
+        write_class_files()
+
+    for entry in [e for e in entries.values() if e.missing]:
+        classroom.save_entry(reports, entry)
+    write_class_files()
+    if todo and not no_isolation and (reason := isolation_unavailable()):
+        console.print(f"[red]a class runs the students' code contained, but {escape(reason)}[/]")
+        raise typer.Exit(EXIT_REGRADE)
+    if todo:
+        with class_services(backend) as (run_backend, env, served_by):
+            progress = Progress(
+                TextColumn("grading"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(f"({reused} reused)"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            with progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+                bar = progress.add_task("grading", total=len(tasks), completed=len(entries))
+                options = {"env": env, "call_timeout": call_timeout, "isolation": isolation}
+                runs = {
+                    pool.submit(grade, task.lab, task.folder, run_backend, **options): task
+                    for task in todo
+                }
+                try:
+                    for run in as_completed(runs):
+                        record(*_graded(runs[run], run, todo[runs[run]], served_by))
+                        progress.advance(bar)
+                except KeyboardInterrupt:
+                    console.print("[yellow]interrupted: finishing the gradings under way[/]")
+                    pool.shutdown(cancel_futures=True)
+                    for run, task in runs.items():
+                        if run.done() and not run.cancelled() and task not in entries:
+                            record(*_graded(task, run, todo[task], served_by))
+                    console.print(f"[yellow]what was graded is in {escape(str(csv_path))}[/]")
+                    raise
+
+    summary = classroom.summary_markdown(classroom.summarize(entries.values()))
+    classroom.write_atomic(reports / "summary.md", summary)
+    console.print(Markdown(summary))
+    regrade = sum(e.needs_regrade for e in entries.values())
+    missing = sum(e.missing for e in entries.values())
+    console.print(
+        f"wrote {escape(str(csv_path))} ({len({t.student for t in tasks})} students): "
+        f"{len(todo)} graded now, {reused} reused, {missing} missing, "
+        f"{regrade} need a regrade; reports in {escape(str(reports))}"
+    )
+    raise typer.Exit(EXIT_REGRADE if regrade else 0)
+
+
+def _graded(
+    task: classroom.Task, future: Future, fingerprint: str, served_by: str
+) -> tuple[classroom.Entry, str]:
+    """The entry of a finished grading run and pytest's output; a run that raised is one
+    that needs a regrade, not the end of the class."""
+    try:
+        report, output = future.result()
+    except Exception as exc:
+        report, output = Report(task.lab, str(task.folder)), f"the grading run failed: {exc!r}"
+    report.backend = served_by  # not "external": where the class's own servers ran
+    entry = classroom.Entry(task, report, fingerprint)
+    if entry.needs_regrade:
+        console.print(
+            f"[magenta]{escape(task.student)}/{task.lab} needs a regrade: "
+            f"see {escape(task.student)}/{task.lab}.log in the reports[/]"
         )
-        if reports:
-            (reports / f"{folder.name}.json").write_text(json.dumps(report.to_dict(), indent=2))
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, ["student", "score", "max_score", "needs_regrade", *checks])
-        writer.writeheader()
-        writer.writerows(rows)
-    console.print(f"wrote {csv_path} ({len(rows)} submissions)")
+    return entry, output

@@ -1,24 +1,40 @@
-"""``grader class``, the instructor's command: one gradebook row per submission, from live
-grading runs, and the usage errors an instructor can make."""
+"""``grader class``, the instructor's command: one gradebook row per student from live
+grading runs (one lab, or every lab of a STUDENT/LAB/ layout, in parallel), the reports
+beside it, re-runs that reuse what is still valid, and the usage errors an instructor
+can make."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grader.cli import EXIT_USAGE, external_env
+import pytest
+
+from grader import isolation
+from grader.cli import EXIT_REGRADE, EXIT_USAGE, external_env
 from grader.labs import LABS
-from influx_labs.services import Endpoints
+from influx_labs.pytest_plugin import live_required
+from influx_labs.services import BrokerEndpoint, Endpoints, InfluxEndpoint
 
 from .conftest import patched
 from .test_robustness import HEALTH_BODY
 
 GRADER = str(Path(sys.executable).parent / "grader")
 LAB = LABS["http_api"]
+CLIENT = LABS["python_client"]
+FIXED = ["student", "score", "max_score", "needs_regrade"]
+
+# A class grades contained or not at all (the machine's lack is tested below).
+needs_sandbox = pytest.mark.skipif(
+    bool(isolation.unavailable()) and not live_required(),
+    reason=f"no sandbox on this machine: {isolation.unavailable()}",
+)
 
 
 def _grader(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -30,6 +46,14 @@ def _grader(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return result
 
 
+def _gradebook(path: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The gradebook's columns and its rows by student."""
+    reader = csv.DictReader(path.read_text().splitlines())
+    rows = {row["student"]: row for row in reader}
+    return list(reader.fieldnames or []), rows
+
+
+@needs_sandbox
 def test_a_class_gets_one_trustworthy_row_per_student(endpoints: Endpoints, tmp_path: Path):
     submissions = tmp_path / "submissions"
     shutil.copytree(LAB.solution, submissions / "ada")
@@ -52,27 +76,177 @@ def test_a_class_gets_one_trustworthy_row_per_student(endpoints: Endpoints, tmp_
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
-    with gradebook.open() as fh:
-        rows = {row["student"]: row for row in csv.DictReader(fh)}
+    header, rows = _gradebook(gradebook)
     assert list(rows) == ["ada", "bob", "cy", "dee"]
-    checks = [c for c in rows["ada"] if c not in ("student", "score", "max_score", "needs_regrade")]
+    checks = [c.removeprefix("http_api/") for c in header[len(FIXED) + 1 :]]
+    assert header[: len(FIXED) + 1] == [*FIXED, "http_api"]
     assert len(checks) == 6 and "test_health" in checks
     assert {r["max_score"] for r in rows.values()} == {"22.0"}
     assert {r["needs_regrade"] for r in rows.values()} == {"no"}
-    assert rows["ada"]["score"] == "22.0"
+    assert rows["ada"]["score"] == rows["ada"]["http_api"] == "22.0"
     assert rows["bob"]["score"] == rows["cy"]["score"] == "0.0"
     # The hanging health() was stopped after --call-timeout and cost only its own check.
-    health = float(rows["ada"]["test_health"])
-    assert rows["dee"]["test_health"] == "0.0" and float(rows["dee"]["score"]) == 22.0 - health
+    health = float(rows["ada"]["http_api/test_health"])
+    assert rows["dee"]["http_api/test_health"] == "0.0"
+    assert float(rows["dee"]["score"]) == 22.0 - health
 
     for student, row in rows.items():
-        report = json.loads((reports / f"{student}.json").read_text())
-        assert report["score"] == float(row["score"])
+        report = json.loads((reports / student / "http_api.json").read_text())
+        assert report["score"] == float(row["score"]) and report["fingerprint"]
         assert {c["check"]: c["points"] for c in report["checks"]} == {
-            name: float(row[name]) for name in checks
+            name: float(row[f"http_api/{name}"]) for name in checks
         }
-    hung = {c["check"]: c for c in json.loads((reports / "dee.json").read_text())["checks"]}
+        gradescope = json.loads((reports / student / "http_api.results.json").read_text())
+        assert gradescope["score"] == float(row["score"]) and len(gradescope["tests"]) == 6
+    dee = json.loads((reports / "dee" / "http_api.json").read_text())
+    hung = {c["check"]: c for c in dee["checks"]}
     assert "stopped after 5s" in hung["test_health"]["feedback"]
+
+    suites = {s.get("name"): s for s in ET.parse(reports / "junit.xml").iter("testsuite")}
+    assert list(suites) == ["ada/http_api", "bob/http_api", "cy/http_api", "dee/http_api"]
+    assert [(s.get("failures"), s.get("errors")) for s in suites.values()] == [
+        ("0", "0"), ("6", "0"), ("6", "0"), ("1", "0"),
+    ]  # fmt: skip
+    summary = (reports / "summary.md").read_text()
+    assert "## http_api (out of 22)" in summary and "| test_health | 1 | 3/4 |" in summary
+    assert "4 graded now, 0 reused" in result.stdout
+
+
+def _nested_class(root: Path) -> Path:
+    """ada did both labs, bob handed in both skeletons, cy only did http_api."""
+    submissions = root / "submissions"
+    for lab in (LAB, CLIENT):
+        shutil.copytree(lab.solution, submissions / "ada" / lab.name)
+        shutil.copytree(lab.skeleton, submissions / "bob" / lab.name)
+    shutil.copytree(LAB.solution, submissions / "cy" / LAB.name)
+    shutil.copytree(LAB.skeleton, submissions / ".git" / LAB.name)  # not a student
+    (submissions / "cy" / "notes").mkdir()  # names no lab: left alone
+    return submissions
+
+
+def _grade_class(submissions: Path, endpoints: Endpoints, *args: str):
+    gradebook = submissions.parent / "gradebook.csv"
+    command = ["class", str(submissions), "--csv", str(gradebook), "--backend", "external"]
+    return _grader(*command, *args, env=external_env(endpoints)), gradebook
+
+
+@needs_sandbox
+def test_a_nested_class_grades_every_lab_in_parallel(endpoints: Endpoints, tmp_path: Path):
+    result, gradebook = _grade_class(_nested_class(tmp_path), endpoints, "--jobs", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 graded now, 0 reused, 1 missing, 0 need a regrade" in result.stdout
+
+    header, rows = _gradebook(gradebook)
+    assert list(rows) == ["ada", "bob", "cy"]
+    http_at, client_at = header.index("http_api"), header.index("python_client")
+    assert header[:http_at] == FIXED
+    assert [c.split("/")[0] for c in header[http_at + 1 : client_at]] == ["http_api"] * 6
+    assert [c.split("/")[0] for c in header[client_at + 1 :]] == ["python_client"] * 8
+    assert {r["max_score"] for r in rows.values()} == {"44.0"}
+    assert {r["needs_regrade"] for r in rows.values()} == {"no"}
+    ada = rows["ada"]
+    assert (ada["score"], ada["http_api"], ada["python_client"]) == ("44.0", "22.0", "22.0")
+    assert {rows["bob"][c] for c in header[http_at:]} == {"0.0"}
+    # cy's missing lab: 0 points on each of its checks, and nothing to regrade.
+    assert rows["cy"]["score"] == rows["cy"]["http_api"] == "22.0"
+    assert {rows["cy"][c] for c in header[client_at:]} == {"0.0"}
+
+    reports = tmp_path / "gradebook-reports"  # beside the CSV, named after it
+    gone = json.loads((reports / "cy" / "python_client.json").read_text())
+    assert gone["missing"] and not gone["needs_regrade"] and gone["score"] == 0
+    assert {p.name for p in (reports / "ada").iterdir()} == {
+        "http_api.json", "http_api.results.json",
+        "python_client.json", "python_client.results.json",
+    }  # fmt: skip
+    suites = [s.get("name") for s in ET.parse(reports / "junit.xml").iter("testsuite")]
+    assert len(suites) == 6 and "cy/python_client" in suites
+    assert "## python_client (out of 22)" in (reports / "summary.md").read_text()
+
+
+@needs_sandbox
+def test_a_rerun_reuses_what_is_unchanged_and_grades_what_changed(
+    endpoints: Endpoints, tmp_path: Path
+):
+    submissions = _nested_class(tmp_path)
+    first, gradebook = _grade_class(submissions, endpoints)
+    assert first.returncode == 0, first.stdout + first.stderr
+    graded = gradebook.read_text()
+
+    again, _ = _grade_class(submissions, endpoints)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 graded now, 5 reused, 1 missing" in again.stdout
+    assert gradebook.read_text() == graded
+    summary = (tmp_path / "gradebook-reports" / "summary.md").read_text()
+    assert "3 reused from an earlier run" in summary  # http_api: ada, bob and cy
+    assert "2 reused from an earlier run" in summary  # python_client: ada and bob
+
+    # bob finishes http_api: only that one is graded again.
+    shutil.copy(LAB.solution / "http_api.py", submissions / "bob" / "http_api" / "http_api.py")
+    (submissions / "bob" / "http_api" / "__pycache__").mkdir()  # changes nothing by itself
+    changed, _ = _grade_class(submissions, endpoints)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "1 graded now, 4 reused" in changed.stdout
+    _, rows = _gradebook(gradebook)
+    assert rows["bob"]["http_api"] == "22.0" and rows["bob"]["score"] == "22.0"
+    before = graded.splitlines()
+    after = gradebook.read_text().splitlines()
+    assert [line for line in after if not line.startswith("bob,")] == [
+        line for line in before if not line.startswith("bob,")
+    ]
+
+    fresh, _ = _grade_class(submissions, endpoints, "--fresh")
+    assert fresh.returncode == 0 and "5 graded now, 0 reused" in fresh.stdout
+
+
+def test_no_isolation_warns_what_it_risks(endpoints: Endpoints, tmp_path: Path):
+    shutil.copytree(LAB.skeleton, tmp_path / "submissions" / "ada")
+    result = _grader(
+        "class", "http_api", str(tmp_path / "submissions"), "--csv", str(tmp_path / "g.csv"),
+        "--backend", "external", "--no-isolation",
+        env=external_env(endpoints),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "runs uncontained" in result.stdout and "admin token" in result.stdout
+    assert "other students' submissions" in result.stdout
+
+
+@needs_sandbox
+def test_a_class_whose_services_fail_needs_a_regrade_and_keeps_the_log(tmp_path: Path):
+    shutil.copytree(LAB.solution, tmp_path / "submissions" / "ada")
+    nothing = Endpoints(  # nothing listens on the discard port
+        InfluxEndpoint("http://127.0.0.1:9", "org", "bucket", "token"),
+        BrokerEndpoint("127.0.0.1", 9),
+        "external",
+    )
+    dead = external_env(nothing)
+    gradebook = tmp_path / "gradebook.csv"
+    result = _grader(
+        "class", "http_api", str(tmp_path / "submissions"), "--csv", str(gradebook),
+        "--backend", "external", env=dead,
+    )  # fmt: skip
+    assert result.returncode == EXIT_REGRADE, result.stdout + result.stderr
+    _, rows = _gradebook(gradebook)
+    assert rows["ada"]["needs_regrade"] == "yes" and rows["ada"]["http_api/test_health"] == ""
+    assert (tmp_path / "gradebook-reports" / "ada" / "http_api.log").read_text()
+    suite = next(ET.parse(tmp_path / "gradebook-reports" / "junit.xml").iter("testsuite"))
+    assert suite.get("errors") == "6"  # never counted as passed
+    again = _grader(
+        "class", "http_api", str(tmp_path / "submissions"), "--csv", str(gradebook),
+        "--backend", "external", env=dead,
+    )  # fmt: skip
+    assert "1 graded now, 0 reused" in again.stdout  # a regrade is never reused
+
+
+def test_a_class_refuses_to_run_uncontained(tmp_path: Path):
+    shutil.copytree(LAB.skeleton, tmp_path / "submissions" / "ada")
+    no_bwrap = {**os.environ, "PATH": str(tmp_path)}  # bubblewrap cannot be found
+    gradebook = tmp_path / "gradebook.csv"
+    result = _grader(
+        "class", "http_api", str(tmp_path / "submissions"), "--csv", str(gradebook), env=no_bwrap
+    )
+    assert result.returncode == EXIT_REGRADE, result.stdout + result.stderr
+    assert "contained, but bubblewrap (bwrap) is not installed" in result.stdout
+    assert not (tmp_path / "gradebook-reports" / "ada" / "http_api.json").exists()
 
 
 def test_usage_errors_are_named_and_exit_2(tmp_path: Path):
@@ -82,6 +256,12 @@ def test_usage_errors_are_named_and_exit_2(tmp_path: Path):
     assert missing.returncode == EXIT_USAGE and "is not a folder" in missing.stdout
     empty = _grader("class", "http_api", str(tmp_path))
     assert empty.returncode == EXIT_USAGE and "no submission folders" in empty.stdout
+    no_folder = _grader("class", "http_api")
+    assert no_folder.returncode == EXIT_USAGE and "name the submissions folder" in no_folder.stdout
+    (tmp_path / "ada").mkdir()
+    (tmp_path / "ada" / "http_api.py").write_text("")  # one lab's layout given as nested
+    flat = _grader("class", str(tmp_path))
+    assert flat.returncode == EXIT_USAGE and "as STUDENT/LAB/" in flat.stdout
     not_a_folder = _grader("check", "http_api", str(tmp_path / "missing"))
     assert not_a_folder.returncode == EXIT_USAGE and "is not a folder" in not_a_folder.stdout
     for args in (["check", "http_api"], ["class", "http_api", str(tmp_path)]):
