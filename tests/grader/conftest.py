@@ -7,9 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from grader import isolation
 from grader.cli import external_env, grade
 from grader.results import Report
+from influx_labs.pytest_plugin import live_required
 from influx_labs.services import Endpoints
+
+# Tests of contained grading need bubblewrap; where live tests are required, its lack fails.
+needs_sandbox = pytest.mark.skipif(
+    bool(isolation.unavailable()) and not live_required(),
+    reason=f"no sandbox on this machine: {isolation.unavailable()}",
+)
 
 
 @pytest.fixture(scope="session")

@@ -14,27 +14,17 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-
-from grader import isolation
 from grader.cli import EXIT_REGRADE, EXIT_USAGE, external_env
 from grader.labs import LABS
-from influx_labs.pytest_plugin import live_required
 from influx_labs.services import BrokerEndpoint, Endpoints, InfluxEndpoint
 
-from .conftest import patched
+from .conftest import needs_sandbox, patched
 from .test_robustness import HEALTH_BODY
 
 GRADER = str(Path(sys.executable).parent / "grader")
 LAB = LABS["http_api"]
 CLIENT = LABS["python_client"]
 FIXED = ["student", "score", "max_score", "needs_regrade"]
-
-# A class grades contained or not at all (the machine's lack is tested below).
-needs_sandbox = pytest.mark.skipif(
-    bool(isolation.unavailable()) and not live_required(),
-    reason=f"no sandbox on this machine: {isolation.unavailable()}",
-)
 
 
 def _grader(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -22,10 +22,9 @@ from grader.isolation import LIMITS, Isolation
 from grader.labs import REPO_ROOT
 from grader.submission import SandboxError, Submission
 
-pytestmark = pytest.mark.skipif(
-    bool(isolation.unavailable()) and not os.environ.get("INFLUX_LABS_REQUIRE_LIVE"),
-    reason=f"no sandbox on this machine: {isolation.unavailable()}",
-)
+from .conftest import needs_sandbox
+
+pytestmark = needs_sandbox
 
 MakeSubmission = Callable[[str], Submission]
 

@@ -4,15 +4,26 @@ never complete, never full marks, and always flagged for a regrade."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import shutil
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
+
+import psutil
 
 from grader.cli import external_env, grade
 from grader.labs import LABS, REPO_ROOT
 from grader.results import Outcome
 from influx_labs.services import Endpoints
 
-from .conftest import patched
+from .conftest import needs_sandbox, patched
+from .test_robustness import HEALTH_BODY
+
+pytestmark = needs_sandbox
 
 LAB = LABS["http_api"]
 SKELETON_HEALTH = (
@@ -89,3 +100,60 @@ def test_a_run_killed_after_its_first_check_is_never_full_marks(
     assert not report.full_marks and report.to_dict()["needs_regrade"]
     never = [c for c in report.checks if "never reported" in c.feedback]
     assert never and all(c.outcome == Outcome.INFRA_ERROR for c in never)
+
+
+def _survivors(marker: str) -> list[psutil.Process]:
+    return [
+        p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
+    ]
+
+
+def test_a_hostile_student_between_two_good_ones_changes_nothing_but_its_own_row(
+    endpoints: Endpoints, tmp_path: Path
+):
+    submissions, gradebook = tmp_path / "class", tmp_path / "gradebook.csv"
+    for good in ("ada", "zed"):
+        shutil.copytree(LAB.solution, submissions / good)
+    marker = f"mallory-{uuid.uuid4().hex[:8]}"
+    victims = [submissions / "ada" / "http_api.py", submissions / "zed" / "http_api.py", gradebook]
+    attack = f"""
+    import os, signal, time
+    if os.fork() == 0:  # a daemon that outlives the check, then edits the class's files
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(3)
+            for path in {[str(v) for v in victims]!r}:
+                try:
+                    open(path, "w").write("mallory was here\\n")
+                except OSError:
+                    pass
+            os.execv("/bin/sleep", ["{marker}", "300"])
+        os._exit(0)
+    for _ in range(2000):  # and a fork storm of setsid sleepers
+        try:
+            if os.fork() == 0:
+                os.setsid()
+                os.execv("/bin/sleep", ["{marker}", "300"])
+        except OSError:
+            break
+    return {{}}"""
+    source = patched((LAB.solution / "http_api.py").read_text(), [(HEALTH_BODY, attack)])
+    (submissions / "mallory").mkdir()
+    (submissions / "mallory" / "http_api.py").write_text(source)
+    before = {v: v.read_bytes() for v in victims if v.exists()}
+
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "grader"), "class", "http_api", str(submissions),
+         "--csv", str(gradebook), "--backend", "external", "--jobs", "2"],
+        env=external_env(endpoints), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = gradebook.read_bytes()
+    time.sleep(4)  # any daemon would have struck by now
+    assert gradebook.read_bytes() == written
+    assert all(v.read_bytes() == data for v, data in before.items())
+    assert _survivors(marker) == []
+    rows = {row["student"]: row for row in csv.DictReader(written.decode().splitlines())}
+    assert rows["ada"]["score"] == rows["zed"]["score"] == "22.0"
+    assert rows["mallory"]["http_api/test_health"] == "0.0"
+    assert float(rows["mallory"]["score"]) < 22 and rows["mallory"]["needs_regrade"] == "no"
