@@ -1,18 +1,26 @@
-"""Grading time per lab for the reference solution, with the services already running.
+"""Grading time of one submission, with the services already running.
 
-One native stack serves every run (as an instructor's `--backend external`
-run over a class does), so the figure is the grader's own cost per
-submission: starting pytest, one child process per call, seeding, checking.
+One native stack serves every run (as `grader class` does), so the figures
+are the grader's own cost: starting pytest, one sandbox per run (reset
+between checks), seeding, the student's calls, checking. Printed: each
+lab's reference solution graded alone (median of --runs), then one student
+with all three labs through `grader class` (its default --jobs).
 
     python benchmarks/bench_grading.py [--runs 3]
+
+Target: one submission x 3 labs under 8 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from grader.cli import external_env, grade
 from grader.labs import LABS
@@ -41,6 +49,17 @@ def main() -> int:
                 f"(min {min(times):.2f}s, max {max(times):.2f}s, {len(report.checks)} checks)"
                 f"  score {sorted(scores)}{'' if full else '  NOT FULL MARKS'}"
             )
+        with tempfile.TemporaryDirectory() as tmp:
+            student = Path(tmp) / "class" / "ada"
+            for name, lab in LABS.items():
+                shutil.copytree(lab.solution, student / name)
+            command = [str(Path(sys.executable).parent / "grader"), "class", str(student.parent)]
+            command += ["--csv", str(Path(tmp) / "gradebook.csv"), "--backend", "external"]
+            started = time.perf_counter()
+            run = subprocess.run(command, env=env, capture_output=True, text=True)
+            seconds = time.perf_counter() - started
+            ok &= run.returncode == 0
+            print(f"one student, {len(LABS)} labs, grader class: {seconds:.2f}s (target < 8 s)")
     return 0 if ok else 1
 
 

@@ -3,10 +3,12 @@
 Modules:
 - ``labs``: which labs exist and where their skeleton, solution and checks live.
 - ``codec``: the JSON form of values crossing between grader and submission.
-- ``runner``: runs inside the submission's child process; calls one function.
-- ``submission``: starts that child process with limits, timeouts and trimmed output.
+- ``isolation``: the bubblewrap sandbox and cgroup that contain a student's code.
+- ``runner``: runs inside the sandbox: a call server that forks one child per call.
+- ``submission``: starts and resets that sandbox; calls, timeouts, programs, trimmed output.
 - ``sandbox``: a fresh organization, bucket and scoped token for each check.
 - ``results``: check outcomes, points, and the report formats.
 - ``plugin``: the pytest plugin (markers, fixtures, scoring hooks).
+- ``classroom``: a class's layout, fingerprints, gradebook, JUnit XML and summary.
 - ``cli``: ``grader check`` and ``grader class``.
 """

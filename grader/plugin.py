@@ -32,7 +32,7 @@ from .isolation import Isolation, describe, unavailable
 from .labs import Lab, get_lab
 from .results import CheckResult, Outcome
 from .sandbox import Sandbox, SandboxFactory
-from .submission import CALL_TIMEOUT, Submission
+from .submission import CALL_TIMEOUT, Runner, Submission
 
 _STATE = pytest.StashKey[dict]()
 
@@ -90,16 +90,33 @@ def admin(influx_client):
     return influx_client
 
 
+def _submission_path(lab: Lab, config: pytest.Config) -> Path:
+    return Path(config.getoption("--submission") or lab.skeleton).resolve()
+
+
+@pytest.fixture(scope="session")
+def runner(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Runner]:
+    """The run's call sandbox: libraries imported once, reset to new for every check."""
+    box = Runner(
+        _submission_path(lab, request.config), lab.module, request.config.getoption("--isolation")
+    )
+    try:
+        yield box
+    finally:
+        box.close()
+
+
 @pytest.fixture
-def submission(lab: Lab, sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Submission]:
-    """The student's code, run in sandboxes that end with the check."""
-    path = request.config.getoption("--submission") or lab.skeleton
+def submission(
+    lab: Lab, sandbox: Sandbox, runner: Runner, request: pytest.FixtureRequest
+) -> Iterator[Submission]:
+    """The student's code as this check sees it: its own settings, a sandbox as new."""
     code = Submission(
-        Path(path).resolve(),
+        _submission_path(lab, request.config),
         lab.module,
         sandbox.env(),
         timeout=request.config.getoption("--call-timeout"),
-        isolation=request.config.getoption("--isolation"),
+        runner=runner,
     )
     try:
         yield code

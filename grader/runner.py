@@ -138,16 +138,26 @@ def _private_copy(source: Path, workdir: Path) -> str:
     return ""
 
 
+def _prctl(option: int, value: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
 def _not_dumpable() -> None:
     """Keep the student's processes out of this server's /proc files (its pipes above all)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    _prctl(4, 0)  # PR_SET_DUMPABLE
+
+
+def _die_with_server() -> None:
+    """A call dies with the server that forked it (uncontained, nothing else would end it)."""
+    _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _child(request: dict[str, Any], scratch: Path) -> None:  # pragma: no cover - forked child
     """The forked call: its own session, output files, settings and CPU limit; never returns."""
     try:
         os.setsid()
+        _die_with_server()
         tag = request["tag"]
         devnull = os.open(os.devnull, os.O_RDONLY)
         out = os.open(scratch / f"{tag}.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -220,6 +230,32 @@ def preloadable(module_file: Path) -> list[str]:
     return sorted({n for n in names if n.split(".")[0] in PRELOADABLE})
 
 
+def _sweep() -> None:
+    """Kill every process this one may signal but itself and the namespace's init."""
+    for _ in range(3):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(-1, signal.SIGKILL)
+
+
+def _empty(folder: Path, keep: Path) -> None:
+    """Remove everything in ``folder`` but ``keep``, whatever modes the student set."""
+
+    def force(function: Any, path: str, _: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700)
+            function(path)
+
+    for entry in list(folder.iterdir()) if folder.is_dir() else []:
+        if entry == keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, onerror=force)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
 def serve(source: Path, workdir: Path, scratch: Path, module: str, sweep: bool) -> None:
     """Answer call requests, one JSON line in and one out, until stdin closes."""
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -234,6 +270,16 @@ def serve(source: Path, workdir: Path, scratch: Path, module: str, sweep: bool) 
     replies.flush()
     for line in sys.stdin:
         request = json.loads(line)
+        if request.get("reset"):  # the next check: as a new sandbox would be
+            if sweep:
+                _sweep()
+            _empty(Path(os.environ["HOME"]), keep=scratch)
+            _empty(workdir, keep=scratch)
+            _empty(scratch, keep=workdir)
+            note = _private_copy(source, workdir)
+            replies.write(json.dumps({"tag": request["tag"], "ready": True, "note": note}) + "\n")
+            replies.flush()
+            continue
         pid = os.fork()
         if pid == 0:
             _child(request, scratch)
@@ -243,9 +289,7 @@ def serve(source: Path, workdir: Path, scratch: Path, module: str, sweep: bool) 
         replies.flush()
         _, status = os.waitpid(pid, 0)
         if sweep:  # this PID namespace holds only the sandbox: end all the call left behind
-            for _ in range(3):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(-1, signal.SIGKILL)
+            _sweep()
         else:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)

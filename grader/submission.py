@@ -41,6 +41,7 @@ MEMORY_LIMIT = 2 * 1024**3  # bytes of address space per process; pandas fits we
 FILE_LIMIT = 64 * 1024**2  # bytes any one file (including captured output) may grow to
 CALL_TIMEOUT = 30.0  # default seconds for one call of the student's code (--call-timeout)
 START_TIMEOUT = 60.0  # seconds for a sandbox to start and import its libraries
+RESET_TIMEOUT = 30.0  # seconds for a sandbox to clean up between two checks
 SCRATCH = "/tmp/.grader"  # where a contained call's output files live until collected
 
 
@@ -201,31 +202,24 @@ class _Server:
                 pipe.close()  # type: ignore[union-attr]
 
 
-class Submission:
-    """A student's lab folder; its code runs in sandboxes that live as long as one check."""
+class Runner:
+    """The sandbox a grading run's calls go to: started on the first call, reset between checks.
 
-    def __init__(
-        self,
-        path: Path,
-        module: str,
-        env: dict[str, str],
-        timeout: float = CALL_TIMEOUT,
-        isolation: Isolation | str = Isolation.AUTO,
-    ):
+    Between two checks the server kills every process the last one left (it
+    already does after each call), empties ``/tmp`` and ``HOME``, and makes a
+    new private copy of the student's folder: a check starts from the same
+    state as in a new sandbox, without paying again for the libraries. A
+    sandbox that timed out, crashed or does not answer the reset is killed;
+    the next call starts a new one.
+    """
+
+    def __init__(self, path: Path, module: str, isolation: Isolation | str = Isolation.AUTO):
         self.path = path
         self.module = module
-        self.env = env
-        self.timeout = timeout
-        self.isolation = Isolation(isolation)
-        self.contained = contained(self.isolation)
+        self.contained = contained(Isolation(isolation))
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: _Server | None = None
-        self._calls = 0
-        self._programs: list[Program] = []
-
-    @property
-    def module_file(self) -> Path:
-        return self.path / f"{self.module}.py"
+        self.calls = 0
 
     @property
     def workroot(self) -> Path:
@@ -241,22 +235,9 @@ class Submission:
         """Where the student's code runs: its private, writable copy of the folder."""
         return Path(SUBMISSION_DIR) if self.contained else self.workroot / "submission"
 
-    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """Only what the code needs: no grader secrets leak through the environment."""
-        home = "/tmp" if self.contained else str(self.workroot / "home")
-        path = "/usr/local/bin:/usr/bin:/bin" if self.contained else os.environ.get("PATH", "")
-        return {
-            "PATH": f"{Path(sys.executable).parent}:{path}",
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-            **({"TZ": os.environ["TZ"]} if "TZ" in os.environ else {}),
-            "HOME": home,  # an empty home of its own
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONPATH": str(self.workdir),
-            **self.env,
-            **(extra or {}),
-        }
+    @property
+    def home(self) -> str:
+        return "/tmp" if self.contained else str(self.workroot / "home")
 
     def runner_env(self) -> dict[str, str]:
         """The environment ``grader.runner`` itself starts with: no settings, no secrets."""
@@ -266,17 +247,12 @@ class Submission:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
             "OPENBLAS_NUM_THREADS": "1",
+            "HOME": self.home,
         }
         if self.contained:
-            return env | {"HOME": "/tmp", "PYTHONPATH": isolation.RUNNER_DIR}
-        home = self.workroot / "home"
-        home.mkdir(exist_ok=True)
-        return env | {"HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-
-    def program_env(self, extra: dict[str, str]) -> dict[str, str]:
-        """A program's environment: the runner first on the path (it starts the program)."""
-        runner = self.runner_env()["PYTHONPATH"]
-        return {**self.child_env(extra), "PYTHONPATH": f"{runner}:{self.workdir}"}
+            return env | {"PYTHONPATH": isolation.RUNNER_DIR}
+        Path(self.home).mkdir(exist_ok=True)
+        return env | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
 
     def runner_command(self, mode: str, *args: str) -> list[str]:
         """The command line starting ``grader.runner MODE SOURCE WORKDIR ARGS...`` here."""
@@ -286,8 +262,8 @@ class Submission:
             return isolation.bwrap_command(self.path, self.workroot, command)
         return [*python, mode, str(self.path), str(self.workdir), *args]
 
-    def _ensure_server(self) -> _Server:
-        """The check's call server, started on the first call and after a sandbox ended."""
+    def server(self) -> _Server:
+        """The call server, started on the first call and after a sandbox ended."""
         if self._server is None or self._server.proc.poll() is not None:
             scratch = SCRATCH if self.contained else str(self.workroot / "scratch")
             sweep = ["--sweep"] if self.contained else []
@@ -297,10 +273,76 @@ class Submission:
             )
         return self._server
 
-    def _stop_server(self) -> None:
+    def stop(self) -> None:
+        """Kill the sandbox and everything in it."""
         if self._server is not None:
             self._server.kill()
             self._server = None
+
+    def reset(self) -> None:
+        """Make the sandbox as new for the next check, or end it if it cannot be."""
+        if self._server is None or self._server.proc.poll() is not None:
+            self.stop()
+            return
+        self.calls += 1
+        tag = f"reset-{self.calls}"
+        reply = self._server.ask({"tag": tag, "reset": True}, RESET_TIMEOUT)
+        if not (isinstance(reply, dict) and reply.get("tag") == tag and reply.get("ready")):
+            self.stop()
+
+    def close(self) -> None:
+        """End the sandbox and remove the grader's files for it."""
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+class Submission:
+    """A student's lab folder as one check sees it: its settings, its calls, its programs."""
+
+    def __init__(
+        self,
+        path: Path,
+        module: str,
+        env: dict[str, str],
+        timeout: float = CALL_TIMEOUT,
+        isolation: Isolation | str = Isolation.AUTO,
+        runner: Runner | None = None,
+    ):
+        self.path = path
+        self.module = module
+        self.env = env
+        self.timeout = timeout
+        self._owns_runner = runner is None
+        self.runner = runner or Runner(path, module, isolation)
+        self.contained = self.runner.contained
+        self._programs: list[Program] = []
+
+    @property
+    def module_file(self) -> Path:
+        return self.path / f"{self.module}.py"
+
+    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Only what the code needs: no grader secrets leak through the environment."""
+        path = "/usr/local/bin:/usr/bin:/bin" if self.contained else os.environ.get("PATH", "")
+        return {
+            "PATH": f"{Path(sys.executable).parent}:{path}",
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            **({"TZ": os.environ["TZ"]} if "TZ" in os.environ else {}),
+            "HOME": self.runner.home,  # an empty home of its own
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONPATH": str(self.runner.workdir),
+            **self.env,
+            **(extra or {}),
+        }
+
+    def program_env(self, extra: dict[str, str]) -> dict[str, str]:
+        """A program's environment: the runner first on the path (it starts the program)."""
+        runner = self.runner.runner_env()["PYTHONPATH"]
+        return {**self.child_env(extra), "PYTHONPATH": f"{runner}:{self.runner.workdir}"}
 
     def call(
         self,
@@ -320,23 +362,24 @@ class Submission:
                 error_type="FileNotFoundError",
                 message=f"{self.module_file.name} is missing from {self.path}",
             )
-        server = self._ensure_server()
-        self._calls += 1
+        server = self.runner.server()
+        self.runner.calls += 1
+        workdir = self.runner.workdir
         request = {
-            "tag": f"call-{self._calls}",
-            "module": str(self.workdir / f"{self.module}.py"),
+            "tag": f"call-{self.runner.calls}",
+            "module": str(workdir / f"{self.module}.py"),
             "function": function,
             "args": codec.encode(list(args)),
             "kwargs": codec.encode(kwargs),
             "env": self.child_env(env),
-            "cwd": str(self.workdir),
+            "cwd": str(workdir),
             "cpu": int(timeout) + 5,
         }
         started = time.monotonic()
         reply = server.ask(request, timeout)
         seconds = time.monotonic() - started
         if reply is TimeoutError:
-            self._stop_server()
+            self.runner.stop()
             return CallResult(
                 function,
                 False,
@@ -347,7 +390,7 @@ class Submission:
             )
         if not isinstance(reply, dict) or reply.get("tag") != request["tag"]:
             oom = server.oom_killed()
-            self._stop_server()
+            self.runner.stop()
             why = " (the sandbox ran out of memory)" if oom else ""
             return CallResult(
                 function,
@@ -366,13 +409,13 @@ class Submission:
         return program
 
     def close(self) -> None:
-        """End every sandbox of this submission and remove the grader's files for it."""
+        """End this check's programs, and leave the call sandbox as new for the next check."""
         for program in self._programs:
             program.close()
-        self._stop_server()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._owns_runner:
+            self.runner.close()
+        else:
+            self.runner.reset()
 
 
 def _interpret(function: str, reply: dict[str, Any], seconds: float) -> CallResult:
@@ -446,7 +489,7 @@ class Program:
         self._tmp = tempfile.TemporaryDirectory(prefix="grader-program-")
         self.out_path = Path(self._tmp.name) / "stdout"
         self.err_path = Path(self._tmp.name) / "stderr"
-        argv = submission.runner_command("program", script, *args)
+        argv = submission.runner.runner_command("program", script, *args)
         self.cgroup = Cgroup.create(LIMITS) if self.contained else None
         self._status, status_write = os.pipe() if self.contained else (-1, -1)
         if self.contained:  # bwrap says there which process is the sandbox's init
@@ -458,7 +501,7 @@ class Program:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                cwd=submission.workroot,
+                cwd=submission.runner.workroot,
                 env=submission.program_env(env),
                 start_new_session=True,
                 pass_fds=(status_write,) if self.contained else (),

@@ -20,7 +20,7 @@ import pytest
 from grader import isolation
 from grader.isolation import LIMITS, Isolation
 from grader.labs import REPO_ROOT
-from grader.submission import SandboxError, Submission
+from grader.submission import Runner, SandboxError, Submission
 
 from .conftest import needs_sandbox
 
@@ -351,3 +351,41 @@ def test_required_isolation_refuses_to_run_uncontained(monkeypatch, tmp_path: Pa
     with pytest.raises(SandboxError, match="must run contained"):
         Submission(tmp_path, "lab", {}, isolation=Isolation.REQUIRED)
     assert not Submission(tmp_path, "lab", {}, isolation=Isolation.AUTO).contained
+
+
+def test_the_next_check_starts_from_a_sandbox_as_new(tmp_path: Path):
+    """One sandbox serves a run's checks; between two, nothing of the first is left."""
+    marker = f"leftover-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "lab.py").write_text(
+        textwrap.dedent(
+            f"""
+            import os, subprocess
+
+            def leave_traces():
+                os.makedirs("/tmp/locked/deep")
+                open("/tmp/locked/deep/f", "w").write("x")
+                os.chmod("/tmp/locked", 0)
+                open(os.path.expanduser("~/.secret"), "w").write("x")
+                open("extra.py", "w").write("x")
+                with open("lab.py", "a") as fh:
+                    fh.write("CHANGED = True\\n")
+                subprocess.Popen(["{marker}", "300"], executable="/bin/sleep",
+                                 start_new_session=True)
+
+            def look():
+                return sorted(os.listdir("/tmp") + os.listdir(os.path.expanduser("~"))
+                              + os.listdir(".")), "CHANGED" in globals()
+            """
+        )
+    )
+    runner = Runner(tmp_path, "lab", "required")
+    try:
+        first = Submission(tmp_path, "lab", {}, runner=runner)
+        fresh = first.call("look").value
+        assert first.call("leave_traces").ok
+        first.close()  # the end of a check
+        second = Submission(tmp_path, "lab", {}, runner=runner)
+        assert second.call("look").value == fresh
+        assert _survivors(marker) == []
+    finally:
+        runner.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,12 @@ def test_up_status_env_down_round_trip(env_file):
     assert values["INFLUXDB_V2_URL"] in up.stdout
     assert values["INFLUXDB_V2_TOKEN"] in up.stdout
 
-    state = json.loads((env_file.parent / ".influx-labs/native" / STATE_FILE).read_text())
+    native = env_file.parent / ".influx-labs/native"
+    state = json.loads((native / STATE_FILE).read_text())
     pids = [p["pid"] for p in state["processes"].values()]
+    # The state names the admin token and the data holds every token: owner only.
+    assert stat.S_IMODE((native / STATE_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE(native.stat().st_mode) == 0o700
     assert all(psutil.pid_exists(p) for p in pids)
 
     status = cli("status")
