@@ -207,7 +207,9 @@ def plan(
             entries[task] = stored
         else:
             todo[task] = digest
-    return entries, todo
+    # Longest first: a slow lab started last would leave the other workers idle at the end.
+    order = sorted(todo, key=lambda t: get_lab(t.lab).seconds, reverse=True)
+    return entries, {task: todo[task] for task in order}
 
 
 # -- writing -------------------------------------------------------------------------

@@ -104,6 +104,15 @@ def unavailable() -> str:
     return ""
 
 
+@functools.cache
+def _supports(option: str) -> bool:
+    try:
+        usage = subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return option in usage.stdout + usage.stderr
+
+
 def _namespace_flags() -> list[str]:
     flags = [
         "bwrap",
@@ -112,7 +121,7 @@ def _namespace_flags() -> list[str]:
         str(SANDBOX_UID),
         "--gid",
         str(SANDBOX_UID),
-        "--disable-userns",
+        *(["--disable-userns"] if _supports("--disable-userns") else []),  # bwrap >= 0.8
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",

@@ -289,6 +289,8 @@ class Runner:
         reply = self._server.ask({"tag": tag, "reset": True}, RESET_TIMEOUT)
         if not (isinstance(reply, dict) and reply.get("tag") == tag and reply.get("ready")):
             self.stop()
+        else:
+            self._server.note = str(reply.get("note") or "")
 
     def close(self) -> None:
         """End the sandbox and remove the grader's files for it."""
@@ -400,6 +402,8 @@ class Submission:
                 message=f"the sandbox running it ended{why}",
                 seconds=seconds,
             )
+        if server.note:  # e.g. a folder too large for the sandbox's copy: say so
+            reply["stderr"] = f"[grader] {server.note}\n{reply.get('stderr', '')}"
         return _interpret(function, reply, seconds)
 
     def program(self, script: str, *args: str, env: dict[str, str] | None = None) -> Program:

@@ -170,7 +170,9 @@ def test_plan_grades_only_what_changed_or_was_never_graded(tmp_path: Path):
     _folders(submissions, "ada/http_api", "bob/http_api", "bob/python_client")
     tasks = classroom.discover(submissions)
     entries, todo = classroom.plan(tasks, reports, "call-timeout=30")
-    assert list(todo) == [t for t in tasks if t.folder] and len(entries) == 1
+    assert set(todo) == {t for t in tasks if t.folder} and len(entries) == 1
+    # The slowest lab first, so no worker idles at the end of a class.
+    assert [t.lab for t in todo] == ["python_client", "http_api", "http_api"]
     (gone,) = entries.values()
     assert (gone.task.student, gone.task.lab, gone.missing) == ("ada", "python_client", True)
 
