@@ -9,10 +9,14 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import psutil
 
 from grader.cli import EXIT_REGRADE, EXIT_USAGE, external_env
 from grader.labs import LABS
@@ -257,3 +261,36 @@ def test_usage_errors_are_named_and_exit_2(tmp_path: Path):
     for args in (["check", "http_api"], ["class", "http_api", str(tmp_path)]):
         too_short = _grader(*args, "--call-timeout", "0")
         assert too_short.returncode == EXIT_USAGE and "call-timeout" in too_short.stderr
+
+
+@needs_sandbox
+def test_killing_the_class_loses_nothing_graded_and_a_rerun_continues(
+    endpoints: Endpoints, tmp_path: Path
+):
+    submissions = tmp_path / "submissions"
+    for student in ("ada", "bob", "cy", "dee"):
+        shutil.copytree(LAB.solution, submissions / student)
+    gradebook, reports = tmp_path / "gradebook.csv", tmp_path / "gradebook-reports"
+    command = [GRADER, "class", "http_api", str(submissions), "--csv", str(gradebook)]
+    command += ["--backend", "external", "--jobs", "1"]
+    run = subprocess.Popen(
+        command, env=external_env(endpoints), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not list(reports.glob("*/http_api.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.send_signal(signal.SIGKILL)  # no clean-up of any kind
+    run.wait()
+    _, rows = _gradebook(gradebook)
+    graded = {s for s, row in rows.items() if row["score"] == "22.0"}
+    assert 1 <= len(graded) < 4
+    time.sleep(1)  # the grading under way died with the class, sandbox and all
+    leftover = [p for p in psutil.process_iter(["cmdline"]) if str(submissions) in " ".join(
+        p.info["cmdline"] or [])]  # fmt: skip
+    assert leftover == []
+
+    again = _grader(*command[1:], env=external_env(endpoints))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{4 - len(graded)} graded now, {len(graded)} reused" in again.stdout
+    _, rows = _gradebook(gradebook)
+    assert {row["score"] for row in rows.values()} == {"22.0"} and len(rows) == 4
