@@ -178,8 +178,9 @@ def bwrap_command(
     argv = [*_namespace_flags(), *_system_binds()]
     for name in ("passwd", "group"):
         argv += ["--ro-bind", str(workroot / "etc" / name), f"/etc/{name}"]
+    # The tmpfs mounts come first: an interpreter or venv that lives under /tmp (a clone
+    # there, say) is then mounted on top of the sandbox's /tmp, not hidden by it.
     argv += [
-        *_python_binds(),
         "--size",
         str(limits.tmp),
         "--tmpfs",
@@ -188,6 +189,7 @@ def bwrap_command(
         str(limits.tmp),
         "--tmpfs",
         SUBMISSION_DIR,
+        *_python_binds(),
         "--ro-bind",
         str(source),
         SOURCE_DIR,

@@ -237,8 +237,18 @@ def _sweep() -> None:
             os.kill(-1, signal.SIGKILL)
 
 
+def _mount_points() -> set[Path]:
+    """The sandbox's mount points (the interpreter may be mounted inside /tmp)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return set()
+    return {Path(line.split()[4]) for line in lines}
+
+
 def _empty(folder: Path, keep: Path) -> None:
-    """Remove everything in ``folder`` but ``keep``, whatever modes the student set."""
+    """Remove everything in ``folder`` but ``keep`` and mounts, whatever modes the student set."""
+    mounts = _mount_points()
 
     def force(function: Any, path: str, _: Any) -> None:
         with contextlib.suppress(OSError):
@@ -247,7 +257,10 @@ def _empty(folder: Path, keep: Path) -> None:
             function(path)
 
     for entry in list(folder.iterdir()) if folder.is_dir() else []:
-        if entry == keep:
+        if entry == keep or entry in mounts:
+            continue
+        if any(entry in m.parents for m in mounts):  # the way to a mount: empty it around
+            _empty(entry, keep)
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, onerror=force)
