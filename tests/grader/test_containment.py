@@ -56,6 +56,13 @@ def _survivors(marker: str) -> list[psutil.Process]:
     return found
 
 
+def _content(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def test_it_sees_no_other_process_and_has_no_privileges(hostile: MakeSubmission, tmp_path):
     code = hostile(
         """
@@ -114,6 +121,7 @@ def test_secrets_the_grader_and_other_students_are_not_there(
         str(Path.home() / ".cache" / "influx-labs"),
         "/etc/shadow",
     ]
+    before = {t: _content(Path(t)) for t in targets}
     code = hostile(
         f"""
         import os
@@ -137,10 +145,9 @@ def test_secrets_the_grader_and_other_students_are_not_there(
     )
     result = code.call("steal")
     assert result.ok, result.explain()
-    leaks = {k: v for k, v in result.value.items() if v.startswith("read") or "WRITTEN" in v}
-    assert leaks == {}
-    assert (classmate / "lab.py").read_text() == "ANSWER = 42\n"
-    assert report.read_text() == '{"plan": []}\n'
+    assert {k: v for k, v in result.value.items() if v.startswith("read")} == {}
+    # Whatever it wrote went to its own tmpfs (the repo may sit under /tmp): no real file moved.
+    assert {t: _content(Path(t)) for t in targets} == before
 
 
 def test_its_own_folder_is_a_private_copy(hostile: MakeSubmission):
