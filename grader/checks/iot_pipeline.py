@@ -13,7 +13,15 @@ import pytest
 from grader.check import expect
 from grader.sandbox import Sandbox
 from grader.submission import Program, Submission
-from influx_labs.simulators.iot import Message, Reading, generate, publish, valid_readings
+from influx_labs.simulators.iot import (
+    HUGE_NUMBER,
+    MAX_TS_MS,
+    Message,
+    Reading,
+    generate,
+    publish,
+    valid_readings,
+)
 
 READY_TIMEOUT = 20.0
 LAND_TIMEOUT = 20.0
@@ -74,6 +82,21 @@ def _whole_numbers(messages: list[Message]) -> list[Message]:
             m = Message(m.topic, json.dumps(body).encode(), r, m.kind)
         out.append(m)
     return out
+
+
+def _with_tricky_payloads(messages: list[Message]) -> list[Message]:
+    """The stream with the malformed payloads few bridges survive, always (never sampled):
+    a number no float can hold, and a ts past what InfluxDB stores, early in the stream."""
+    first = next(m for m in messages if m.reading is not None)
+    body = json.loads(first.payload)
+    tricky = [
+        Message(first.topic, json.dumps({**body, **change}).encode(), None, kind)
+        for change, kind in (
+            ({"temperature": HUGE_NUMBER}, "non_numeric"),
+            ({"ts": MAX_TS_MS + 1}, "bad_ts"),
+        )
+    ]
+    return [*messages[:10], tricky[0], *messages[10:20], tricky[1], *messages[20:]]
 
 
 def _landed(admin, sandbox: Sandbox) -> list[dict]:
@@ -203,7 +226,7 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
 @pytest.mark.points(5)
 def test_malformed_messages_are_skipped_and_counted(start_bridge, sandbox, admin, grade):
     """Malformed payloads are skipped and counted; the bridge keeps running and writing."""
-    messages = _stream(sandbox, 300, malformed=0.2)
+    messages = _with_tricky_payloads(_stream(sandbox, 300, malformed=0.2))
     bad = sum(1 for m in messages if m.reading is None)
     bridge = start_bridge()
     publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)

@@ -67,6 +67,10 @@ MALFORMED_KINDS = (
     "bad_ts",
 )
 VALID = "valid"
+# InfluxDB stores nanoseconds in a signed 64-bit integer: the last millisecond it can hold.
+MAX_TS_MS = (2**63 - 1) // 1_000_000
+# A JSON number no float can hold: json gives Python an int; math.isfinite() overflows on it.
+HUGE_NUMBER = 10**400
 
 # Unacknowledged QoS>0 messages allowed at once. paho numbers messages with
 # 16-bit ids, so fewer than 65535 may be outstanding; within that, a larger
@@ -163,12 +167,22 @@ def _check_ts(ts: object) -> int:
         raise MalformedPayload("bad_ts", f"ts {ts!r} is not an integer")
     if ts < 0:
         raise MalformedPayload("bad_ts", f"ts {ts} is negative")
+    if ts > MAX_TS_MS:
+        raise MalformedPayload("bad_ts", f"ts {ts} is past what InfluxDB stores (2262)")
     return ts
 
 
+def _finite(value: float | int) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a JSON integer too large for any float
+        return False
+
+
 def _check_measure(name: str, value: object) -> float:
-    if not _is_number(value) or not math.isfinite(value):  # type: ignore[arg-type]
-        raise MalformedPayload("non_numeric", f"{name} {value!r} is not a finite number")
+    if not _is_number(value) or not _finite(value):  # type: ignore[arg-type]
+        shown = str(value)[:40]
+        raise MalformedPayload("non_numeric", f"{name} {shown} is not a finite number")
     return float(value)  # type: ignore[arg-type]
 
 
@@ -311,7 +325,9 @@ def _non_numeric(reading: Reading, rng: random.Random) -> bytes:
     body = _as_object(reading)
     field = rng.choice(("temperature", "humidity"))
     decimal_comma = f"{body[field]:.1f}".replace(".", ",")  # "21,5": a locale bug
-    body[field] = rng.choice(["hot" if field == "temperature" else "wet", decimal_comma])
+    body[field] = rng.choice(
+        ["hot" if field == "temperature" else "wet", decimal_comma, HUGE_NUMBER]
+    )
     return _encode(body)
 
 
@@ -325,7 +341,8 @@ def _empty_device(reading: Reading, rng: random.Random) -> bytes:
 
 def _bad_ts(reading: Reading, rng: random.Random) -> bytes:
     iso = datetime.fromtimestamp(reading.ts_ms / 1000, UTC).isoformat()
-    bad = rng.choice([str(reading.ts_ms), iso, -max(reading.ts_ms, 1)])
+    past_int64 = MAX_TS_MS + 1 + reading.ts_ms  # an integer, and still wrong
+    bad = rng.choice([str(reading.ts_ms), iso, -max(reading.ts_ms, 1), past_int64])
     return _encode({**_as_object(reading), "ts": bad})
 
 

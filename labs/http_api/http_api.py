@@ -25,7 +25,8 @@ class InfluxError(Exception):
     code: the `code` of the JSON error body ("invalid", "unauthorized", "not found"...)
     message: the `message` of the JSON error body
     line: for a line-protocol error, the 1-based number of the bad line, else None
-    retry_after: seconds from a Retry-After header (429/503), else None
+    retry_after: seconds to wait from a Retry-After header (429/503): the header holds
+        either seconds ("30") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"); else None
     """
 
     def __init__(

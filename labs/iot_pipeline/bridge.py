@@ -11,7 +11,9 @@ Contract (the grader starts this file as a program: `python bridge.py`):
   BATCH_SIZE (default 500) and FLUSH_INTERVAL_MS (default 1000);
 - print a line `READY` once the subscription is acknowledged;
 - a valid message is a JSON object with `device` (non-empty string), `ts`
-  (integer epoch milliseconds), `temperature` and `humidity` (numbers);
+  (integer epoch milliseconds, 0 to 9223372036854: what InfluxDB can store in
+  nanoseconds), `temperature` and `humidity` (finite numbers; an integer too
+  large for a float is not one);
   it becomes one point: measurement `readings`, tag `device`, float fields
   `temperature` and `humidity`, at time `ts`;
 - anything else is skipped and counted, and the bridge keeps running;

@@ -13,7 +13,8 @@ import csv
 import io
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -28,7 +29,8 @@ class InfluxError(Exception):
     code: the `code` of the JSON error body ("invalid", "unauthorized", "not found"...)
     message: the `message` of the JSON error body
     line: for a line-protocol error, the 1-based number of the bad line, else None
-    retry_after: seconds from a Retry-After header (429/503), else None
+    retry_after: seconds to wait from a Retry-After header (429/503): the header holds
+        either seconds ("30") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"); else None
     """
 
     def __init__(
@@ -71,6 +73,21 @@ def _bad_line(message: str, body: str) -> int | None:
     return None
 
 
+def _retry_after(header: str | None) -> float | None:
+    """Retry-After in seconds, from either of its forms (RFC 9110): seconds or an HTTP date."""
+    if not header:
+        return None
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
 def _check(response: requests.Response, body: str = "") -> requests.Response:
     """Return a successful response; turn any error answer into InfluxError."""
     if response.status_code < 400:
@@ -81,13 +98,12 @@ def _check(response: requests.Response, body: str = "") -> requests.Response:
         error = {"code": "", "message": response.text}
     message = error.get("message", "")
     line = error.get("line") or _bad_line(message, body)
-    retry_after = response.headers.get("Retry-After")
     raise InfluxError(
         response.status_code,
         error.get("code", ""),
         message,
         line=int(line) if line else None,
-        retry_after=float(retry_after) if retry_after else None,
+        retry_after=_retry_after(response.headers.get("Retry-After")),
     )
 
 

@@ -7,7 +7,9 @@ Contract (the grader starts this file as a program: `python bridge.py`):
   BATCH_SIZE (default 500) and FLUSH_INTERVAL_MS (default 1000);
 - print a line `READY` once the subscription is acknowledged;
 - a valid message is a JSON object with `device` (non-empty string), `ts`
-  (integer epoch milliseconds), `temperature` and `humidity` (numbers);
+  (integer epoch milliseconds, 0 to 9223372036854: what InfluxDB can store in
+  nanoseconds), `temperature` and `humidity` (finite numbers; an integer too
+  large for a float is not one);
   it becomes one point: measurement `readings`, tag `device`, float fields
   `temperature` and `humidity`, at time `ts`;
 - anything else is skipped and counted, and the bridge keeps running;
@@ -29,6 +31,9 @@ import paho.mqtt.client as mqtt
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import WriteOptions
 
+# InfluxDB stores nanoseconds in a signed 64-bit integer: a later ts fails the whole batch.
+MAX_TS_MS = (2**63 - 1) // 1_000_000
+
 
 class Malformed(ValueError):
     """A payload that breaks the message contract; the text says how."""
@@ -38,8 +43,12 @@ def _number(value: Any, name: str) -> float:
     # bool is an int in Python, but `true` is no temperature.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Malformed(f"{name} is not a number: {value!r}")
-    if not math.isfinite(value):
-        raise Malformed(f"{name} is not finite: {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a JSON integer too large for any float
+        finite = False
+    if not finite:
+        raise Malformed(f"{name} is not a finite number: {str(value)[:40]}")
     return float(value)  # always float: an integer 21 must not start an integer field
 
 
@@ -55,8 +64,8 @@ def parse(payload: bytes) -> Point:
     if not isinstance(device, str) or not device.strip():
         raise Malformed(f"device is missing or empty: {device!r}")
     ts = message.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
-        raise Malformed(f"ts is not epoch milliseconds: {ts!r}")
+    if isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts <= MAX_TS_MS:
+        raise Malformed(f"ts is not epoch milliseconds InfluxDB can store: {str(ts)[:40]}")
     return (
         Point("readings")
         .tag("device", device)

@@ -7,6 +7,26 @@ VARIANTS = [
         "loses": {"test_malformed_messages_are_skipped_and_counted": 5},
     },
     {
+        # 1e400 written out as a JSON integer: math.isfinite() raises OverflowError, which
+        # escapes on_message and ends paho's loop: nothing after it is read.
+        "name": "isfinite_overflows_on_a_huge_number",
+        "patches": [
+            (
+                "    try:\n        finite = math.isfinite(value)\n"
+                "    except OverflowError:  # a JSON integer too large for any float\n"
+                "        finite = False\n",
+                "    finite = math.isfinite(value)\n",
+            )
+        ],
+        "loses": {"test_malformed_messages_are_skipped_and_counted": 5},
+    },
+    {
+        # A ts past int64 nanoseconds is written: InfluxDB rejects the whole batch it is in.
+        "name": "ts_past_what_influxdb_stores",
+        "patches": [("not 0 <= ts <= MAX_TS_MS", "ts < 0")],
+        "loses": {"test_malformed_messages_are_skipped_and_counted": 5},
+    },
+    {
         "name": "integer_fields_for_whole_numbers",
         "patches": [
             ("    return float(value)  # always float", "    return value  # always float")

@@ -125,6 +125,8 @@ def test_values_are_realistic_and_rounded_to_two_decimals():
 def test_parse_payload_ignores_extra_keys_and_accepts_json_integers():
     payload = b'{"device": "d", "ts": 5, "temperature": 21, "humidity": 40.5, "battery": 3.1}'
     assert parse_payload(payload) == Reading("d", 5, 21.0, 40.5)
+    last = b'{"device": "d", "ts": 9223372036854, "temperature": 1, "humidity": 2}'
+    assert parse_payload(last).ts_ms == 9223372036854  # the last millisecond InfluxDB stores
 
 
 @pytest.mark.parametrize(
@@ -136,6 +138,13 @@ def test_parse_payload_ignores_extra_keys_and_accepts_json_integers():
         (b'{"device": "d", "ts": 1, "temperature": NaN, "humidity": 1.0}', "non_numeric"),
         (b'{"device": "d", "ts": 1.5, "temperature": 1.0, "humidity": 1.0}', "bad_ts"),
         (b'{"device": 7, "ts": 1, "temperature": 1.0, "humidity": 1.0}', "null_device"),
+        # no float holds it: math.isfinite() raises OverflowError instead of saying False
+        (
+            b'{"device": "d", "ts": 1, "temperature": 1' + b"0" * 400 + b', "humidity": 1.0}',
+            "non_numeric",
+        ),
+        # one millisecond past what InfluxDB stores in int64 nanoseconds
+        (b'{"device": "d", "ts": 9223372036855, "temperature": 1.0, "humidity": 1.0}', "bad_ts"),
     ],
 )
 def test_parse_payload_edge_cases(payload, kind):
