@@ -14,7 +14,6 @@ hand-made reports. Two layouts are understood:
 from __future__ import annotations
 
 import csv
-import dataclasses
 import functools
 import hashlib
 import io
@@ -165,15 +164,6 @@ def missing_entry(task: Task) -> Entry:
     return Entry(task, Report(task.lab, ""))
 
 
-def report_from_dict(data: dict[str, Any]) -> Report:
-    """The inverse of ``Report.to_dict()``: its fields as stored, the score and flags
-    recomputed from the checks."""
-    names = {f.name for f in dataclasses.fields(Report)} - {"checks"}
-    report = Report(**{k: v for k, v in data.items() if k in names})
-    report.checks = [CheckResult.from_dict(c) for c in data["checks"]]
-    return report
-
-
 def report_path(reports: Path, task: Task, suffix: str = ".json") -> Path:
     return reports / task.student / f"{task.lab}{suffix}"
 
@@ -182,7 +172,7 @@ def reusable(reports: Path, task: Task, fingerprint: str) -> Entry | None:
     """The stored entry for ``task`` if it was graded from the same files and is final."""
     try:
         data = json.loads(report_path(reports, task).read_text())
-        entry = Entry(task, report_from_dict(data), data["fingerprint"], reused=True)
+        entry = Entry(task, Report.from_dict(data), data["fingerprint"], reused=True)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # never written, from an older format, or edited by hand
     if entry.fingerprint != fingerprint or entry.needs_regrade:

@@ -30,9 +30,9 @@ from influx_labs.services import ServiceError, Stack
 from .check import CheckFailed, Grade
 from .isolation import Isolation, describe, unavailable
 from .labs import Lab, get_lab
-from .results import CheckResult, Outcome
+from .results import CheckResult
 from .sandbox import Sandbox, SandboxFactory
-from .submission import CALL_TIMEOUT, Runner, Submission
+from .submission import CALL_TIMEOUT, STUDENT_ZONES, Runner, Submission
 
 _STATE = pytest.StashKey[dict]()
 
@@ -111,12 +111,15 @@ def submission(
     lab: Lab, sandbox: Sandbox, runner: Runner, request: pytest.FixtureRequest
 ) -> Iterator[Submission]:
     """The student's code as this check sees it: its own settings, a sandbox as new."""
+    # Checks alternate between the student zones, the same way on every run.
+    index = request.session.items.index(request.node)
     code = Submission(
         _submission_path(lab, request.config),
         lab.module,
         sandbox.env(),
         timeout=request.config.getoption("--call-timeout"),
         runner=runner,
+        timezone=STUDENT_ZONES[index % len(STUDENT_ZONES)],
     )
     try:
         yield code
@@ -173,8 +176,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.when == "setup":
         if report.failed or report.skipped:
             # The check never reached the student's code: not the student's fault.
-            result.outcome = Outcome.INFRA_ERROR
-            result.feedback = f"could not prepare the check: {_message(exc) if exc else ''}"
+            result.infra_error(f"could not prepare the check: {_message(exc) if exc else ''}")
     elif report.when == "call":
         result.seconds = round(call.duration, 3)
         grade: Grade | None = item.funcargs.get("grade")  # type: ignore[attr-defined]
@@ -186,28 +188,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         # down may be the service's doing: neither may cost the student anything.
         down = _services_down(item) if lost else ""
         if down or (exc is not None and not assertion):
-            result.outcome = Outcome.INFRA_ERROR
             down = down or (str(exc) if isinstance(exc, ServiceError) else "")
-            result.feedback = (
+            result.infra_error(
                 f"a lab service failed: {down}"
                 if down
                 else f"the grader itself failed (not your fault): {exc!r}"
             )
             return
-        earned = sum(p.points for p in result.parts if p.passed)
-        if exc is None:  # points not tied to a part are for completing the check
-            earned += max(result.max_points - sum(p.points for p in result.parts), 0.0)
-        notes = [p.feedback for p in result.parts if not p.passed]
-        if exc is not None:
-            notes.append(_message(exc))
-        result.points = round(min(earned, result.max_points), 2)
-        result.feedback = "\n\n".join(n for n in notes if n)
-        if result.points >= result.max_points:
-            result.outcome = Outcome.PASSED
-        elif result.points > 0:
-            result.outcome = Outcome.PARTIAL
-        else:
-            result.outcome = Outcome.FAILED
+        result.score(failure=_message(exc) if exc is not None else None)
     elif report.when == "teardown":
         _record(item.config, result)
 

@@ -8,10 +8,13 @@ counts against the student's score.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+# The version of the report's JSON (to_dict); documented on the instructor page.
+REPORT_SCHEMA = 1
 
 
 class Outcome(StrEnum):
@@ -51,6 +54,33 @@ class CheckResult:
     @property
     def gradable(self) -> bool:
         return self.outcome != Outcome.INFRA_ERROR
+
+    def score(self, failure: str | None = None) -> None:
+        """Points, outcome and feedback from the parts and the check's own failure, if any.
+
+        Passed parts earn their points. Points not tied to a part are for
+        completing the check: a failure (an ``expect`` or an assertion) loses
+        them, never the parts already passed. Pure: no pytest, no servers.
+        """
+        earned = sum(p.points for p in self.parts if p.passed)
+        if failure is None:
+            earned += max(self.max_points - sum(p.points for p in self.parts), 0.0)
+        notes = [p.feedback for p in self.parts if not p.passed]
+        if failure is not None:
+            notes.append(failure)
+        self.points = float(round(min(earned, self.max_points), 2))
+        self.feedback = "\n\n".join(n for n in notes if n)
+        if self.points >= self.max_points:
+            self.outcome = Outcome.PASSED
+        elif self.points > 0:
+            self.outcome = Outcome.PARTIAL
+        else:
+            self.outcome = Outcome.FAILED
+
+    def infra_error(self, why: str) -> None:
+        """Not the student's doing: no points either way, and a regrade is needed."""
+        self.outcome = Outcome.INFRA_ERROR
+        self.feedback = why
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -94,6 +124,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema": REPORT_SCHEMA,
             "lab": self.lab,
             "submission": self.submission,
             "backend": self.backend,
@@ -103,6 +134,17 @@ class Report:
             "needs_regrade": bool(self.infra_errors),
             "checks": [c.to_dict() for c in self.checks],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """The inverse of :meth:`to_dict` (score and flags recomputed from the checks);
+        ValueError for another schema version."""
+        if data.get("schema") != REPORT_SCHEMA:
+            raise ValueError(f"report schema {data.get('schema')!r}, not {REPORT_SCHEMA}")
+        names = {f.name for f in fields(cls)} - {"checks"}
+        report = cls(**{k: v for k, v in data.items() if k in names})
+        report.checks = [CheckResult.from_dict(c) for c in data["checks"]]
+        return report
 
     def to_gradescope(self) -> dict[str, Any]:
         """Gradescope's results.json; infrastructure errors score 0 of 0 and say so."""

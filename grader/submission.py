@@ -42,6 +42,9 @@ FILE_LIMIT = 64 * 1024**2  # bytes any one file (including captured output) may 
 CALL_TIMEOUT = 30.0  # default seconds for one call of the student's code (--call-timeout)
 START_TIMEOUT = 60.0  # seconds for a sandbox to start and import its libraries
 RESET_TIMEOUT = 30.0  # seconds for a sandbox to clean up between two checks
+# The time zones a student's code runs in (the grader's own is often UTC, which hides
+# local-time mistakes): one with a half-hour offset, one west of UTC with daylight saving.
+STUDENT_ZONES = ("Asia/Kolkata", "America/Los_Angeles")
 SCRATCH = "/tmp/.grader"  # where a contained call's output files live until collected
 
 
@@ -311,11 +314,13 @@ class Submission:
         timeout: float = CALL_TIMEOUT,
         isolation: Isolation | str = Isolation.AUTO,
         runner: Runner | None = None,
+        timezone: str = STUDENT_ZONES[0],
     ):
         self.path = path
         self.module = module
         self.env = env
         self.timeout = timeout
+        self.timezone = timezone  # the student's machine is rarely set to UTC
         self._owns_runner = runner is None
         self.runner = runner or Runner(path, module, isolation)
         self.contained = self.runner.contained
@@ -331,7 +336,7 @@ class Submission:
         return {
             "PATH": f"{Path(sys.executable).parent}:{path}",
             "LANG": os.environ.get("LANG", "C.UTF-8"),
-            **({"TZ": os.environ["TZ"]} if "TZ" in os.environ else {}),
+            "TZ": self.timezone,
             "HOME": self.runner.home,  # an empty home of its own
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",

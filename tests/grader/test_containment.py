@@ -396,3 +396,10 @@ def test_the_next_check_starts_from_a_sandbox_as_new(tmp_path: Path):
         assert _survivors(marker) == []
     finally:
         runner.close()
+
+
+def test_the_code_runs_in_the_zone_it_is_given(hostile: MakeSubmission):
+    code = hostile("import time\n\ndef offset():\n    return time.strftime('%z')\n")
+    assert code.call("offset").value == "+0530"  # Asia/Kolkata, the first student zone
+    code.timezone = "America/Los_Angeles"
+    assert code.call("offset").value in ("-0800", "-0700")
