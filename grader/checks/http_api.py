@@ -82,7 +82,8 @@ def test_write_with_precision(submission, sandbox, admin, grade):
 
 
 def _seed_mixed(admin, sandbox) -> list[tuple]:
-    """Points with every field type, in two measurements (so two table schemas)."""
+    """Points with every field type in two measurements: tables of several schemas (a block
+    of annotations and header each) and tables sharing one (two hosts' tables of a field)."""
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     rows = []
     points = []
@@ -117,7 +118,8 @@ def test_query_returns_typed_records(submission, sandbox, admin, grade):
         len(records) == len(rows),
         expected=len(rows),
         found=len(records),
-        hint="a blank line starts a new table with its own annotation rows",
+        hint="tables with the same columns share one header (see the table column); a "
+        "blank line comes before a new block of annotation rows and header",
     )
     got = {
         (r.get("_measurement"), r.get("_field"), r.get("_time")): r.get("_value") for r in records

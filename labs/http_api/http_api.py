@@ -81,7 +81,9 @@ def parse_annotated_csv(text: str) -> list[dict[str, Any]]:
     # TODO: one dict per data row, keyed by the header row (skip the first, empty
     # column). Convert each value with the #datatype annotation: long -> int,
     # double -> float, boolean -> bool, dateTime:RFC3339 -> an aware datetime.
-    # An empty cell takes the #default value. A blank line starts a new table.
+    # An empty cell takes the #default value. Tables with the same columns share one
+    # header (the `table` column tells them apart); a blank line comes only before a
+    # new block of annotation rows and header, where the columns change.
     raise NotImplementedError
 
 
