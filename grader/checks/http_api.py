@@ -16,7 +16,7 @@ import requests
 from influxdb_client import Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from grader.check import expect, expect_ok, expect_records
+from grader.check import ALL_TIME, expect, expect_ok, expect_records
 from influx_labs.tasks import wait_for_run
 
 NOT_INFLUX_ERROR = "raise InfluxError(status, code, message, ...) for every error answer"
@@ -25,7 +25,7 @@ NOT_INFLUX_ERROR = "raise InfluxError(status, code, message, ...) for every erro
 def _exact_times(admin, sandbox, measurement: str) -> dict[str, int]:
     """tag `id` -> the stored timestamp in integer nanoseconds, read back exactly."""
     tables = admin.query_api().query(
-        f'from(bucket: "{sandbox.bucket}") |> range(start: 0) '
+        f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
         f'|> filter(fn: (r) => r._measurement == "{measurement}") '
         "|> map(fn: (r) => ({r with ns: int(v: r._time)}))",
         org=sandbox.org_id,

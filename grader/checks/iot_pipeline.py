@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from grader.check import expect
+from grader.check import ALL_TIME, expect
 from grader.sandbox import Sandbox
 from grader.submission import Program, Submission
 from influx_labs.simulators.iot import (
@@ -101,7 +101,7 @@ def _with_tricky_payloads(messages: list[Message]) -> list[Message]:
 
 def _landed(admin, sandbox: Sandbox) -> list[dict]:
     tables = admin.query_api().query(
-        f'from(bucket: "{sandbox.bucket}") |> range(start: 0) '
+        f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
         '|> filter(fn: (r) => r._measurement == "readings") '
         '|> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
         org=sandbox.org_id,
@@ -111,7 +111,7 @@ def _landed(admin, sandbox: Sandbox) -> list[dict]:
 
 def _count(admin, sandbox: Sandbox) -> int:
     tables = admin.query_api().query(
-        f'from(bucket: "{sandbox.bucket}") |> range(start: 0) '
+        f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
         '|> filter(fn: (r) => r._measurement == "readings" and r._field == "temperature") '
         "|> group() |> count()",
         org=sandbox.org_id,
