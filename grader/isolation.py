@@ -336,13 +336,6 @@ class Cgroup:
                 except OSError:  # the last processes are still being reaped
                     time.sleep(0.02)
 
-    def memory_peak(self) -> int:
-        for name in ("memory.peak", "memory.max_usage_in_bytes"):
-            for folder in self.dirs:
-                with contextlib.suppress(OSError, ValueError):
-                    return int((folder / name).read_text())
-        return 0
-
     def oom_killed(self) -> bool:
         """Whether the memory cap made the kernel kill a process of this sandbox."""
         for folder in self.dirs:
@@ -364,7 +357,7 @@ def _own_path(controller: str) -> str:
     """This process's cgroup path in a v1 hierarchy (``controller``) or in v2 (``""``)."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, controllers, path = line.split(":", 2)
-        if controllers.split(",") == [controller] or (controller == "" and controllers == ""):
+        if controllers.split(",") == [controller]:  # v2's line has no controllers: [""]
             return path.lstrip("/")
     raise OSError(f"no {controller or 'v2'} cgroup for this process")
 
@@ -378,9 +371,11 @@ def cgroups_available() -> bool:
     return True
 
 
-def describe() -> str:
-    """One line on what contains a submission here, for reports and the instructor."""
+def describe(choice: Isolation = Isolation.AUTO) -> str:
+    """One line on what contains a submission under ``choice``, for reports and the instructor."""
+    if choice == Isolation.OFF:
+        return "uncontained (isolation off)"
     if unavailable():
-        return f"uncontained: {unavailable()}"
+        return f"uncontained ({unavailable()})"
     caps = "cgroup memory + process caps" if cgroups_available() else "no cgroup (rlimits only)"
     return f"bubblewrap sandbox, uid {SANDBOX_UID}, {caps}"

@@ -28,7 +28,7 @@ import pytest
 from influx_labs.services import ServiceError, Stack
 
 from .check import CheckFailed, Grade
-from .isolation import Isolation, describe, unavailable
+from .isolation import Isolation, describe
 from .labs import Lab, get_lab
 from .results import CheckResult
 from .sandbox import Sandbox, SandboxFactory
@@ -90,16 +90,11 @@ def admin(influx_client):
     return influx_client
 
 
-def _submission_path(lab: Lab, config: pytest.Config) -> Path:
-    return Path(config.getoption("--submission") or lab.skeleton).resolve()
-
-
 @pytest.fixture(scope="session")
 def runner(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Runner]:
     """The run's call sandbox: libraries imported once, reset to new for every check."""
-    box = Runner(
-        _submission_path(lab, request.config), lab.module, request.config.getoption("--isolation")
-    )
+    path = Path(request.config.getoption("--submission") or lab.skeleton).resolve()
+    box = Runner(path, lab.module, request.config.getoption("--isolation"))
     try:
         yield box
     finally:
@@ -114,7 +109,7 @@ def submission(
     # Checks alternate between the student zones, the same way on every run.
     index = request.session.items.index(request.node)
     code = Submission(
-        _submission_path(lab, request.config),
+        runner.path,
         lab.module,
         sandbox.env(),
         timeout=request.config.getoption("--call-timeout"),
@@ -212,9 +207,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         for item in session.items
         if item.get_closest_marker("points")
     ]
-    choice = Isolation(session.config.getoption("--isolation"))
-    contained = choice != Isolation.OFF and not unavailable()
-    how = describe() if contained else f"uncontained ({unavailable() or 'isolation off'})"
+    how = describe(Isolation(session.config.getoption("--isolation")))
     _append(session.config, {"plan": plan, "isolation": how})
 
 

@@ -246,7 +246,7 @@ def _mount_points() -> set[Path]:
     return {Path(line.split()[4]) for line in lines}
 
 
-def _empty(folder: Path, keep: Path) -> None:
+def _empty(folder: Path, keep: Path | None = None) -> None:
     """Remove everything in ``folder`` but ``keep`` and mounts, whatever modes the student set."""
     mounts = _mount_points()
 
@@ -283,12 +283,11 @@ def serve(source: Path, workdir: Path, scratch: Path, module: str, sweep: bool) 
     replies.flush()
     for line in sys.stdin:
         request = json.loads(line)
-        if request.get("reset"):  # the next check: as a new sandbox would be
-            if sweep:
-                _sweep()
+        if request.get("reset"):  # the next check: as a new sandbox would be (every call
+            # already ended with nothing of it left running)
             _empty(Path(os.environ["HOME"]), keep=scratch)
-            _empty(workdir, keep=scratch)
-            _empty(scratch, keep=workdir)
+            _empty(workdir)
+            _empty(scratch)
             note = _private_copy(source, workdir)
             replies.write(json.dumps({"tag": request["tag"], "ready": True, "note": note}) + "\n")
             replies.flush()

@@ -2,8 +2,9 @@
 
 Calls go to the runner's call server (``grader.runner serve``), started on
 the first call inside a bubblewrap sandbox (:mod:`grader.isolation`) and
-kept for the check: each call is a fresh fork with a clean import of the
-student's module, while pandas and influxdb-client are imported once.
+kept for the grading run, reset as new between checks (:class:`Runner`):
+each call is a fresh fork with a clean import of the student's module, while
+pandas and influxdb-client are imported once.
 Long-running programs (the IoT bridge) get a sandbox of their own.
 
 Each call gets its settings through the environment (the check's own scoped
@@ -61,6 +62,18 @@ def _prepare(cpu_seconds: int, cgroup: Cgroup | None) -> None:  # pragma: no cov
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if cgroup is not None:
         cgroup.enter()
+
+
+def _kill_sandbox(proc: subprocess.Popen, cgroup: Cgroup | None, *groups: int) -> None:
+    """Kill a sandbox's (or an uncontained child's) process groups and its cgroup, then reap."""
+    for group in (proc.pid, *groups):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if group > 0:
+                os.killpg(group, signal.SIGKILL)
+    if cgroup is not None:
+        cgroup.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
 
 
 def _describe_exit(code: int) -> str:
@@ -191,15 +204,9 @@ class _Server:
     def kill(self) -> None:
         """End the sandbox and everything in it (uncontained: the server and the last call)."""
         # Contained, the call's pid is one of the sandbox's own: it means nothing out here.
-        groups = [self.proc.pid] if self.contained else [self.proc.pid, self.call_pid]
-        for group in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if group > 0:
-                    os.killpg(group, signal.SIGKILL)
+        _kill_sandbox(self.proc, self.cgroup, *([] if self.contained else [self.call_pid]))
         if self.cgroup is not None:
             self.cgroup.remove()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
         for pipe in (self.proc.stdin, self.proc.stdout):
             with contextlib.suppress(OSError):
                 pipe.close()  # type: ignore[union-attr]
@@ -573,21 +580,13 @@ class Program:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self._kill()
+                _kill_sandbox(self.proc, self.cgroup)
                 return None
         return self.returncode()
 
-    def _kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        if self.cgroup is not None:
-            self.cgroup.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-
     def close(self) -> None:
         """Kill whatever is left and drop the captured output files."""
-        self._kill()
+        _kill_sandbox(self.proc, self.cgroup)
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None

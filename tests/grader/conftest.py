@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
 from grader import isolation
@@ -44,3 +45,10 @@ def patched(source: str, patches: list[tuple[str, str]]) -> str:
         assert source.count(old) == 1, f"patch text occurs {source.count(old)} times: {old!r}"
         source = source.replace(old, new)
     return source
+
+
+def survivors(marker: str) -> list[psutil.Process]:
+    """Processes on the host whose command line carries ``marker``."""
+    return [
+        p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
+    ]

@@ -16,13 +16,11 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import psutil
-
 from grader.cli import EXIT_REGRADE, EXIT_USAGE, external_env
 from grader.labs import LABS
 from influx_labs.services import BrokerEndpoint, Endpoints, InfluxEndpoint
 
-from .conftest import needs_sandbox, patched
+from .conftest import needs_sandbox, patched, survivors
 from .test_robustness import HEALTH_BODY
 
 GRADER = str(Path(sys.executable).parent / "grader")
@@ -285,9 +283,7 @@ def test_killing_the_class_loses_nothing_graded_and_a_rerun_continues(
     graded = {s for s, row in rows.items() if row["score"] == "22.0"}
     assert 1 <= len(graded) < 4
     time.sleep(1)  # the grading under way died with the class, sandbox and all
-    leftover = [p for p in psutil.process_iter(["cmdline"]) if str(submissions) in " ".join(
-        p.info["cmdline"] or [])]  # fmt: skip
-    assert leftover == []
+    assert survivors(str(submissions)) == []
 
     again = _grader(*command[1:], env=external_env(endpoints))
     assert again.returncode == 0, again.stdout + again.stderr

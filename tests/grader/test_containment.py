@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from grader import isolation
@@ -22,7 +21,7 @@ from grader.isolation import LIMITS, Isolation
 from grader.labs import REPO_ROOT
 from grader.submission import Runner, SandboxError, Submission
 
-from .conftest import needs_sandbox
+from .conftest import needs_sandbox, survivors
 
 pytestmark = needs_sandbox
 
@@ -45,15 +44,6 @@ def hostile(tmp_path: Path) -> Iterator[MakeSubmission]:
     yield make
     for code in made:
         code.close()
-
-
-def _survivors(marker: str) -> list[psutil.Process]:
-    """Processes on the host whose command line carries ``marker``."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if marker in " ".join(proc.info["cmdline"] or []):
-            found.append(proc)
-    return found
 
 
 def _content(path: Path) -> bytes | None:
@@ -200,12 +190,12 @@ def test_daemons_and_fork_storms_end_with_the_call(hostile: MakeSubmission):
         """
     )
     assert code.call("daemon").ok
-    assert _survivors(marker) == []
+    assert survivors(marker) == []
     storm = code.call("storm")
     assert storm.ok, storm.explain()
     if isolation.cgroups_available():
         assert storm.value < LIMITS.processes
-    assert _survivors(marker) == []
+    assert survivors(marker) == []
     assert code.call("daemon").ok  # the sandbox still serves the check's next call
 
 
@@ -328,7 +318,7 @@ def test_a_hanging_call_ends_its_whole_sandbox(hostile: MakeSubmission):
     started = time.monotonic()
     result = code.call("hang", timeout=2)
     assert result.stage == "timeout" and time.monotonic() - started < 10
-    assert _survivors(marker) == []
+    assert survivors(marker) == []
 
 
 def test_a_program_and_what_it_starts_end_with_it(hostile: MakeSubmission):
@@ -347,10 +337,10 @@ def test_a_program_and_what_it_starts_end_with_it(hostile: MakeSubmission):
     )
     program = code.program("prog.py")
     assert program.wait_for_line("READY", 20), program.stderr()
-    assert len(_survivors(marker)) == 1  # running, inside the program's sandbox
+    assert len(survivors(marker)) == 1  # running, inside the program's sandbox
     assert program.terminate(10) == 0
     program.close()
-    assert _survivors(marker) == []
+    assert survivors(marker) == []
 
 
 def test_required_isolation_refuses_to_run_uncontained(monkeypatch, tmp_path: Path):
@@ -393,7 +383,7 @@ def test_the_next_check_starts_from_a_sandbox_as_new(tmp_path: Path):
         first.close()  # the end of a check
         second = Submission(tmp_path, "lab", {}, runner=runner)
         assert second.call("look").value == fresh
-        assert _survivors(marker) == []
+        assert survivors(marker) == []
     finally:
         runner.close()
 

@@ -13,14 +13,12 @@ import time
 import uuid
 from pathlib import Path
 
-import psutil
-
 from grader.cli import external_env, grade
 from grader.labs import LABS, REPO_ROOT
 from grader.results import Outcome
 from influx_labs.services import Endpoints
 
-from .conftest import needs_sandbox, patched
+from .conftest import needs_sandbox, patched, survivors
 from .test_robustness import HEALTH_BODY
 
 pytestmark = needs_sandbox
@@ -102,12 +100,6 @@ def test_a_run_killed_after_its_first_check_is_never_full_marks(
     assert never and all(c.outcome == Outcome.INFRA_ERROR for c in never)
 
 
-def _survivors(marker: str) -> list[psutil.Process]:
-    return [
-        p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
-    ]
-
-
 def test_a_hostile_student_between_two_good_ones_changes_nothing_but_its_own_row(
     endpoints: Endpoints, tmp_path: Path
 ):
@@ -152,7 +144,7 @@ def test_a_hostile_student_between_two_good_ones_changes_nothing_but_its_own_row
     time.sleep(4)  # any daemon would have struck by now
     assert gradebook.read_bytes() == written
     assert all(v.read_bytes() == data for v, data in before.items())
-    assert _survivors(marker) == []
+    assert survivors(marker) == []
     rows = {row["student"]: row for row in csv.DictReader(written.decode().splitlines())}
     assert rows["ada"]["score"] == rows["zed"]["score"] == "22.0"
     assert rows["mallory"]["http_api/test_health"] == "0.0"
