@@ -65,6 +65,6 @@ VARIANTS = [
                 "        f\"{settings()['url']}/api/v2/tasks/{task_id}/runs\",",
             )
         ],
-        "loses": {"test_task_created_and_run": 3},
+        "loses": {"test_task_created_and_run": 2},
     },
 ]
