@@ -58,13 +58,14 @@ class CheckResult:
     def score(self, failure: str | None = None) -> None:
         """Points, outcome and feedback from the parts and the check's own failure, if any.
 
-        Passed parts earn their points. Points not tied to a part are for
-        completing the check: a failure (an ``expect`` or an assertion) loses
-        them, never the parts already passed. Pure: no pytest, no servers.
+        Every point belongs to a part: passed parts earn theirs, and a failure (an
+        ``expect`` or an assertion) costs the parts it kept from being tried. A check
+        without parts is all or nothing. Pure: no pytest, no servers.
         """
-        earned = sum(p.points for p in self.parts if p.passed)
-        if failure is None:
-            earned += max(self.max_points - sum(p.points for p in self.parts), 0.0)
+        if self.parts:
+            earned = sum(p.points for p in self.parts if p.passed)
+        else:
+            earned = self.max_points if failure is None else 0.0
         notes = [p.feedback for p in self.parts if not p.passed]
         if failure is not None:
             notes.append(failure)

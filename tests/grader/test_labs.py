@@ -61,6 +61,13 @@ def test_reference_solution_gets_full_marks(lab, grade_folder):
     lost = {c.check: c.feedback for c in report.checks if c.outcome != Outcome.PASSED}
     assert not lost, lost
     assert report.full_marks and report.score > 0
+    # Every point belongs to a declared part (or the check is all or nothing).
+    unparted = {
+        c.check: (c.max_points, sum(p.points for p in c.parts))
+        for c in report.checks
+        if c.parts and sum(p.points for p in c.parts) != c.max_points
+    }
+    assert unparted == {}, "check: (points, sum of its parts)"
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -84,9 +91,14 @@ def test_buggy_variant_loses_exactly_its_points(lab, variant, grade_folder, tmp_
     lost = {name: full[name] - got for name, got in points(report).items() if got < full[name]}
     assert lost == variant["loses"], {c.check: c.feedback for c in report.checks if c.feedback}
     assert not report.infra_errors
+    # The same verdict on every run: the checks it fails, graded twice more on their own.
+    only = " or ".join(variant["loses"])
+    for _ in range(2):
+        again = points(grade_folder(lab, tmp_path, "-k", only))
+        assert again == {name: points(report)[name] for name in variant["loses"]}
 
 
-def test_results_are_identical_over_repeated_runs(grade_folder, tmp_path):
+def test_results_are_identical_over_repeated_runs(grade_folder):
     lab = "http_api"
     first = points(grade_folder(lab, LABS[lab].solution))
     assert points(grade_folder(lab, LABS[lab].solution)) == first

@@ -18,17 +18,18 @@ def _check(parts: list[Part], max_points: float = 4) -> CheckResult:
 @pytest.mark.parametrize(
     ("parts", "failure", "points", "outcome"),
     [
-        ([], None, 4, Outcome.PASSED),  # no parts: completing the check earns it all
+        ([], None, 4, Outcome.PASSED),  # no parts: all or nothing
         ([], "it raised", 0, Outcome.FAILED),
         ([Part("a", 1, True), Part("b", 3, True)], None, 4, Outcome.PASSED),
         ([Part("a", 1, True), Part("b", 3, False, "b is wrong")], None, 1, Outcome.PARTIAL),
-        ([Part("a", 1, True)], None, 4, Outcome.PASSED),  # 3 points for completing it
-        ([Part("a", 1, True)], "stopped", 1, Outcome.PARTIAL),  # ...lost by a failure
+        ([Part("a", 1, True)], None, 1, Outcome.PARTIAL),  # no point outside a part
+        ([Part("a", 1, True)], "stopped", 1, Outcome.PARTIAL),  # b, never tried, is lost
+        ([Part("a", 1, True), Part("b", 3, True)], "stopped", 4, Outcome.PASSED),
         ([Part("a", 1, False, "a")], "stopped", 0, Outcome.FAILED),
         ([Part("a", 3, True), Part("b", 3, True)], None, 4, Outcome.PASSED),  # never > max
     ],
 )
-def test_points_come_from_parts_and_completion(parts, failure, points, outcome):
+def test_every_point_belongs_to_a_part(parts, failure, points, outcome):
     check = _check(parts)
     check.score(failure)
     assert (check.points, check.outcome) == (points, outcome)
