@@ -1,4 +1,5 @@
-"""What check authors use: readable failures and partial credit.
+"""What check authors use: readable failures, partial credit, and the kit every lab's
+checks share to seed data, read back what landed and compare it.
 
     @pytest.mark.points(4)
     def test_precision(submission, sandbox, grade):
@@ -13,7 +14,13 @@ records a scored piece and lets the check go on to the next one.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from influxdb_client import Point
+from influxdb_client.client.write_api import SYNCHRONOUS
 
 from .results import Part
 from .submission import CallResult
@@ -21,6 +28,8 @@ from .submission import CallResult
 # Reading back what landed: from 1970 to the last time InfluxDB stores, never `range(start: 0)`,
 # which stops at now() and so hides the points a time-zone bug writes hours in the future.
 ALL_TIME = "range(start: 0, stop: 2262-04-11T00:00:00Z)"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NOT_TAGS = {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
 
 
 class CheckFailed(AssertionError):
@@ -84,3 +93,80 @@ class Grade:
         text = "" if ok else feedback(name, expected=expected, found=found, hint=hint)
         self.parts.append(Part(name, points, ok, text))
         return ok
+
+
+# -- seeding, reading back, comparing ----------------------------------------------
+
+
+def ns_of(when: datetime) -> int:
+    """A timezone-aware datetime as integer nanoseconds since the epoch, exactly."""
+    return (when - EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def show_ns(ns: int) -> str:
+    """Integer nanoseconds as a readable UTC time with all nine digits."""
+    seconds, rest = divmod(ns, 10**9)
+    return f"{(EPOCH + timedelta(seconds=seconds)).strftime('%Y-%m-%dT%H:%M:%S')}.{rest:09d}Z"
+
+
+def stored(admin, sandbox, measurement: str, fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every stored value of a measurement: {"ns", "field", "value", "tags"}, whatever its time."""
+    only = " or ".join(f'r._field == "{f}"' for f in fields)
+    flux = (
+        f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
+        f'|> filter(fn: (r) => r._measurement == "{measurement}") '
+        + (f"|> filter(fn: (r) => {only}) " if only else "")
+        + "|> map(fn: (r) => ({r with ns__: int(v: r._time)}))"
+    )
+    tables = admin.query_api().query(flux, org=sandbox.org_id)
+    return [
+        {
+            "ns": r.values["ns__"],
+            "field": r.get_field(),
+            "value": r.get_value(),
+            "tags": {k: v for k, v in r.values.items() if k not in NOT_TAGS and k != "ns__"},
+        }
+        for t in tables
+        for r in t.records
+    ]
+
+
+def points_of(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """Stored values grouped into points: (ns, sorted tags) -> {field: value}."""
+    points: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = (row["ns"], tuple(sorted(row["tags"].items())))
+        points.setdefault(key, {})[row["field"]] = row["value"]
+    return points
+
+
+def seed(admin, sandbox, points: list[Point]) -> None:
+    admin.write_api(write_options=SYNCHRONOUS).write(
+        bucket=sandbox.bucket, org=sandbox.org_id, record=points
+    )
+
+
+def brief(result) -> str:
+    """A failed call in one line: the server's own message rather than a whole HTTP dump."""
+    server = re.search(r'"message":\s*"((?:[^"\\]|\\.)*)"', result.message)
+    if result.stage == "call" and server:
+        text = re.sub(r"(\\+n)+", " ", server.group(1))  # escaped newlines of a bytes repr
+        return f"{result.function}() raised {result.error_type}: {text}"
+    return result.explain()
+
+
+def typed(value: Any) -> str:
+    """A value with its type, so 21 and 21.0 read differently in feedback."""
+    return f"{value!r} ({type(value).__name__})"
+
+
+def first_differences(expected: list, found: list, limit: int = 3) -> str:
+    """A short account of what is missing and what is extra."""
+    want, got = Counter(map(repr, expected)), Counter(map(repr, found))
+    missing, extra = list((want - got).elements()), list((got - want).elements())
+    text = f"{len(found)} item(s); {len(missing)} missing, {len(extra)} unexpected"
+    if missing:
+        text += f"; missing e.g. {', '.join(missing[:limit])}"
+    if extra:
+        text += f"; unexpected e.g. {', '.join(extra[:limit])}"
+    return text

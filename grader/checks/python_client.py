@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -20,12 +19,21 @@ from typing import Any
 import pandas as pd
 import pytest
 from influxdb_client import Point, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
 
-from grader.check import ALL_TIME, expect, expect_ok, expect_records
+from grader.check import (
+    brief,
+    expect,
+    expect_ok,
+    expect_records,
+    first_differences,
+    ns_of,
+    points_of,
+    seed,
+    show_ns,
+    stored,
+    typed,
+)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NOT_TAGS = {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
 ZONES = (
     timezone(timedelta(hours=2)),
     timezone(timedelta(hours=-5)),
@@ -34,17 +42,6 @@ ZONES = (
 
 
 # -- helpers ---------------------------------------------------------------
-
-
-def ns_of(when: datetime) -> int:
-    """A timezone-aware datetime as integer nanoseconds since the epoch, exactly."""
-    return (when - EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def show_ns(ns: int) -> str:
-    """Integer nanoseconds as a readable UTC time with all nine digits."""
-    seconds, rest = divmod(ns, 10**9)
-    return f"{(EPOCH + timedelta(seconds=seconds)).strftime('%Y-%m-%dT%H:%M:%S')}.{rest:09d}Z"
 
 
 def describe_shift(ns: int) -> str:
@@ -73,69 +70,6 @@ def float_trap_time(rng: random.Random, base: datetime) -> datetime:
         if int(ns_of(when) / 1e3) != ns_of(when) // 1000:
             return when
     return when
-
-
-def stored(admin, sandbox, measurement: str, fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Every stored value of a measurement: {"ns", "field", "value", "tags"}, whatever its time."""
-    only = " or ".join(f'r._field == "{f}"' for f in fields)
-    flux = (
-        f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
-        f'|> filter(fn: (r) => r._measurement == "{measurement}") '
-        + (f"|> filter(fn: (r) => {only}) " if only else "")
-        + "|> map(fn: (r) => ({r with ns__: int(v: r._time)}))"
-    )
-    tables = admin.query_api().query(flux, org=sandbox.org_id)
-    return [
-        {
-            "ns": r.values["ns__"],
-            "field": r.get_field(),
-            "value": r.get_value(),
-            "tags": {k: v for k, v in r.values.items() if k not in NOT_TAGS and k != "ns__"},
-        }
-        for t in tables
-        for r in t.records
-    ]
-
-
-def points_of(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """Stored values grouped into points: (ns, sorted tags) -> {field: value}."""
-    points: dict[tuple, dict[str, Any]] = {}
-    for row in rows:
-        key = (row["ns"], tuple(sorted(row["tags"].items())))
-        points.setdefault(key, {})[row["field"]] = row["value"]
-    return points
-
-
-def seed(admin, sandbox, points: list[Point]) -> None:
-    admin.write_api(write_options=SYNCHRONOUS).write(
-        bucket=sandbox.bucket, org=sandbox.org_id, record=points
-    )
-
-
-def brief(result) -> str:
-    """A failed call in one line: the server's own message rather than a whole HTTP dump."""
-    server = re.search(r'"message":\s*"((?:[^"\\]|\\.)*)"', result.message)
-    if result.stage == "call" and server:
-        text = re.sub(r"(\\+n)+", " ", server.group(1))  # escaped newlines of a bytes repr
-        return f"{result.function}() raised {result.error_type}: {text}"
-    return result.explain()
-
-
-def typed(value: Any) -> str:
-    """A value with its type, so 21 and 21.0 read differently in feedback."""
-    return f"{value!r} ({type(value).__name__})"
-
-
-def first_differences(expected: list, found: list, limit: int = 3) -> str:
-    """A short account of what is missing and what is extra."""
-    want, got = Counter(map(repr, expected)), Counter(map(repr, found))
-    missing, extra = list((want - got).elements()), list((got - want).elements())
-    text = f"{len(found)} item(s); {len(missing)} missing, {len(extra)} unexpected"
-    if missing:
-        text += f"; missing e.g. {', '.join(missing[:limit])}"
-    if extra:
-        text += f"; unexpected e.g. {', '.join(extra[:limit])}"
-    return text
 
 
 # -- writes ------------------------------------------------------------------
@@ -541,12 +475,13 @@ def test_query_dataframe(submission, sandbox, admin, grade):
     columns = ["_time", "line", "unit", "rpm", "load"]
     missing = [c for c in columns if c not in frame.columns]
     grade.part(
-        "columns: _time, each tag, one per field",
+        "columns: _time, each tag, one per field, and no other",
         0.5,
-        not missing,
+        sorted(map(str, frame.columns)) == sorted(columns),
         expected=columns,
         found=list(frame.columns),
-        hint='pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")',
+        hint='pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value"), then '
+        "drop the columns that are not tags (_start, _stop, _measurement, result, table)",
     )
     if missing:
         grade.part(ROWS_PART, 1.5, False, found="the columns above are missing")
@@ -613,7 +548,7 @@ def test_mean_by_tag(submission, sandbox, admin, grade):
     )
     cases = (
         ("a plain tag value", 0.5, ["roof"]),
-        ("tag values with double quotes and backslashes", 2, list(TRICKY_TAG_VALUES)),
+        ("tag values with double quotes and backslashes", 1.5, list(TRICKY_TAG_VALUES)),
         ("None when nothing matches", 0.5, ["nowhere"]),
     )
     for name, worth, sites in cases:
@@ -632,3 +567,14 @@ def test_mean_by_tag(submission, sandbox, admin, grade):
             found="; ".join(wrong[:2]) + (f"; and {len(wrong) - 2} more" if len(wrong) > 2 else ""),
             hint=hint,
         )
+    # A tag key is placed in the query's text: one that is not a plain name must be refused.
+    hostile = 'site"] == "roof" or r["site'
+    result = submission.call("mean_by_tag", "air", "pm25", hostile, "cellar", since)
+    grade.part(
+        "a tag key that is not a plain name raises ValueError",
+        0.5,
+        not result.ok and result.error_type == "ValueError",
+        expected=f"ValueError for the tag key {hostile!r}",
+        found=f"returned {typed(result.value)}" if result.ok else brief(result),
+        hint="accept a tag key only if it is letters, digits and _ (not starting with a digit)",
+    )

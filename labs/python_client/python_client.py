@@ -112,7 +112,7 @@ def query_records(
 
 
 def query_dataframe(measurement: str, start: datetime, stop: datetime) -> pd.DataFrame:
-    """One row per time and series, one column per field, plus `_time` and the tag columns."""
+    """One row per time and series: `_time`, the tag columns and one column per field, no other."""
     # TODO: filter on the measurement in [start, stop), pivot(rowKey: ["_time"],
     # columnKey: ["_field"], valueColumn: "_value") and use query_data_frame().
     # It may return a list of frames: concatenate them.
@@ -124,7 +124,9 @@ def mean_by_tag(
 ) -> float | None:
     """The mean of `field` over every series where tag `tag` equals `tag_value`, since `start`.
 
-    Tag values may hold double quotes and backslashes. None when no point matches.
+    Tag values may hold double quotes and backslashes. A `tag` key that is not a plain
+    name (letters, digits, _; not starting with a digit) raises ValueError. None when no
+    point matches.
     """
     # TODO: pass every value (bucket, start, measurement, field, tag_value) with
     # params={...}; find out how the query must refer to them (read how

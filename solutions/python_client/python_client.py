@@ -152,7 +152,7 @@ from(bucket: bucketName)
 
 
 def query_dataframe(measurement: str, start: datetime, stop: datetime) -> pd.DataFrame:
-    """One row per time and series, one column per field, plus `_time` and the tag columns.
+    """One row per time and series: `_time`, the tag columns and one column per field, no other.
 
     query_data_frame expects a pivot() so that a row holds all of a point's
     fields; it returns a list of frames when the tables have different
@@ -183,7 +183,7 @@ def mean_by_tag(
 ) -> float | None:
     """The mean of `field` over every series where tag `tag` equals `tag_value`, since `start`.
 
-    influxdb-client sends `params` as Flux `option` statements, so the query
+    A `tag` key that is not a plain name raises ValueError. influxdb-client sends `params` as Flux `option` statements, so the query
     names each one directly (tagValue, not params.tagValue). Values go in as
     parameters; a tag *key* cannot (Flux indexes records only with literals),
     so it is checked to be a plain name before it is placed in the query.
