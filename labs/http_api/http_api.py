@@ -102,7 +102,10 @@ def create_bucket(name: str, retention_seconds: int) -> str:
 
 
 def list_buckets() -> list[str]:
-    """GET /api/v2/buckets for our org: the bucket names (system buckets included)."""
+    """GET /api/v2/buckets for our org: every bucket name (system buckets included).
+
+    The org may hold more buckets than one answer gives (see `limit` and `offset`).
+    """
     # TODO
     raise NotImplementedError
 

@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 TIMEOUT = 10  # seconds; a lab call must never hang
+PAGE = 100  # buckets per request, the API's maximum
 
 
 class InfluxError(Exception):
@@ -212,15 +213,24 @@ def create_bucket(name: str, retention_seconds: int) -> str:
 
 
 def list_buckets() -> list[str]:
-    """GET /api/v2/buckets for our org: the bucket names (system buckets included)."""
+    """GET /api/v2/buckets for our org: every bucket name (system buckets included).
+
+    The API answers one page at a time (20 buckets unless `limit` asks for more, at most
+    100): ask for the next page until one comes back short.
+    """
     s = settings()
-    response = requests.get(
-        f"{s['url']}/api/v2/buckets",
-        params={"org": s["org"], "limit": 100},
-        headers=_headers(),
-        timeout=TIMEOUT,
-    )
-    return [b["name"] for b in _check(response).json()["buckets"]]
+    names: list[str] = []
+    while True:
+        response = requests.get(
+            f"{s['url']}/api/v2/buckets",
+            params={"org": s["org"], "limit": PAGE, "offset": len(names)},
+            headers=_headers(),
+            timeout=TIMEOUT,
+        )
+        page = [b["name"] for b in _check(response).json()["buckets"]]
+        names += page
+        if len(page) < PAGE:
+            return names
 
 
 def delete_bucket(bucket_id: str) -> None:

@@ -24,7 +24,7 @@ VARIANTS = [
                 "return datetime.fromisoformat(text).replace(tzinfo=None)",
             )
         ],
-        "loses": {"test_query_returns_typed_records": 3},
+        "loses": {"test_query_returns_typed_records": 1},
     },
     {
         "name": "raise_for_status_instead_of_influx_error",
@@ -35,7 +35,7 @@ VARIANTS = [
                 "    response.raise_for_status()\n",
             )
         ],
-        "loses": {"test_errors_become_influx_errors": 5},
+        "loses": {"test_errors_become_influx_errors": 7},
     },
     {
         "name": "no_line_number",

@@ -1,0 +1,114 @@
+"""A fault-injecting HTTP proxy in front of the real InfluxDB.
+
+Some answers a client must handle never come from an InfluxDB OSS server: a 429 from
+InfluxDB Cloud's rate limiter or from a gateway, a 503 with Retry-After from a load
+balancer while the server restarts. A check points the student's code at this proxy
+(``INFLUXDB_V2_URL``): every request is forwarded to the real server unchanged, except
+the ones a check has queued a fault for, which get that answer instead.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import urlsplit
+
+# Hop-by-hop headers are the proxy's own business on each side (RFC 9110, 7.6.1).
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+@dataclass
+class Fault:
+    """An answer to give instead of forwarding: status, JSON error body, extra headers."""
+
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FaultProxy:
+    """``with FaultProxy(upstream) as proxy:`` then ``proxy.url``, ``proxy.fail_next(...)``."""
+
+    def __init__(self, upstream: str) -> None:
+        target = urlsplit(upstream)
+        self._host, self._port = target.hostname or "127.0.0.1", target.port or 80
+        self._faults: deque[Fault] = deque()
+        self.forwarded = 0  # requests that reached the real server
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def fail_next(self, fault: Fault) -> None:
+        """The next request not yet answered gets ``fault`` (faults queue in order)."""
+        self._faults.append(fault)
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    fault = proxy._faults.popleft()
+                except IndexError:
+                    self._forward(body)
+                else:
+                    self._fail(fault)
+
+            def _fail(self, fault: Fault) -> None:
+                payload = json.dumps({"code": fault.code, "message": fault.message}).encode()
+                self.send_response(fault.status)
+                for name, value in fault.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _forward(self, body: bytes) -> None:
+                upstream = http.client.HTTPConnection(proxy._host, proxy._port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                try:
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                finally:
+                    upstream.close()
+                proxy.forwarded += 1
+                self.send_response(answer.status, answer.reason)
+                for name, value in answer.getheaders():
+                    if name.lower() not in HOP_BY_HOP | {"content-length"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+        return Handler

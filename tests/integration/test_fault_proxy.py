@@ -1,0 +1,33 @@
+"""The grader's fault proxy: the real InfluxDB behind it answers as it would directly, except
+for the requests a check queued a fault for (live server)."""
+
+from __future__ import annotations
+
+import requests
+
+from grader.faults import Fault, FaultProxy
+
+
+def test_requests_reach_the_real_server_unchanged(influx):
+    with FaultProxy(influx.url) as proxy:
+        direct = requests.get(f"{influx.url}/api/v2/buckets", headers=_auth(influx), timeout=5)
+        through = requests.get(f"{proxy.url}/api/v2/buckets", headers=_auth(influx), timeout=5)
+        refused = requests.get(f"{proxy.url}/api/v2/buckets", timeout=5)  # no token
+        assert through.status_code == 200 and through.json() == direct.json()
+        assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+        assert proxy.forwarded == 2
+
+
+def test_a_queued_fault_answers_the_next_request_once(influx):
+    with FaultProxy(influx.url) as proxy:
+        proxy.fail_next(Fault(429, "too many requests", "slow down", {"Retry-After": "7"}))
+        limited = requests.post(f"{proxy.url}/api/v2/write", data=b"m v=1", timeout=5)
+        after = requests.get(f"{proxy.url}/health", timeout=5)
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
+    assert limited.json() == {"code": "too many requests", "message": "slow down"}
+    assert after.status_code == 200 and after.json()["status"] == "pass"
+    assert proxy.forwarded == 1
+
+
+def _auth(influx) -> dict[str, str]:
+    return {"Authorization": f"Token {influx.token}"}
