@@ -18,8 +18,10 @@ from influx_labs.simulators.iot import (
     MAX_TS_MS,
     Message,
     Reading,
+    encode_reading,
     generate,
     publish,
+    topic_for,
     valid_readings,
 )
 
@@ -202,7 +204,7 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
     )
     grade.part(
         "device is a tag; temperature and humidity are float fields",
-        2,
+        1.5,
         landed and fields == {"temperature", "humidity"} and tags == {"device"} and floats,
         expected="fields {temperature, humidity} (floats, even for JSON integers like 21), "
         "tags {device}",
@@ -220,7 +222,67 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
         f"{len(wrong)} with other values (e.g. {wrong[:1]})",
         hint="the point's time is the message's ts, in milliseconds, not the arrival time",
     )
-    expect(bridge.alive(), "the bridge stopped by itself", found=_state(bridge))
+    # Still at work, not just alive: one more reading, after the stream, must land too.
+    last = expected[-1]
+    late = Reading(last.device, last.ts_ms + 1, 20.5, 50.5)
+    topic = topic_for(sandbox.topic_prefix, late.device)
+    message = Message(topic, encode_reading(late), late, "valid")
+    publish([message], sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+    after = _wait_for(admin, sandbox, stored + 1, 10.0) if stored else 0
+    grade.part(
+        "the bridge keeps running and writing after the stream",
+        0.5,
+        bridge.alive() and stored and after == stored + 1,
+        expected="one more reading published after the stream lands as well",
+        found=f"{after - stored if stored else 0} landed; {_state(bridge)}",
+    )
+
+
+def _stray(sandbox: Sandbox, reading: Reading) -> list[Message]:
+    """Valid payloads on topics the contract's filter `{prefix}/+/telemetry` does not match:
+    one level short, one level deeper, another topic name, another prefix."""
+    topics = (
+        f"{sandbox.topic_prefix}/telemetry",
+        f"{sandbox.topic_prefix}/{{device}}/telemetry/raw",
+        f"{sandbox.topic_prefix}/{{device}}/status",
+        f"{sandbox.topic_prefix}-other/{{device}}/telemetry",
+    )
+    out = []
+    for i, topic in enumerate(topics):
+        device = f"stray-{i}"
+        body = {"device": device, "ts": reading.ts_ms + i + 1, "temperature": 1.0, "humidity": 2.0}
+        out.append(Message(topic.format(device=device), json.dumps(body).encode(), None, "stray"))
+    return out
+
+
+@pytest.mark.points(2)
+def test_only_the_contract_topics_are_consumed(start_bridge, sandbox, admin, grade):
+    """Readings on topics outside `{prefix}/+/telemetry` are neither stored nor counted."""
+    messages = _stream(sandbox, 40)
+    expected = valid_readings(messages)
+    stray = _stray(sandbox, expected[0])
+    bridge = start_bridge()
+    publish([*stray, *messages], sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+    _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
+    landed = sorted({str(row.get("device")) for row in _landed(admin, sandbox)})
+    strays = [d for d in landed if d.startswith("stray-")]
+    grade.part(
+        "readings on other topics are not stored",
+        1.5,
+        landed and not strays,
+        expected=f"only devices of {sandbox.topic_prefix}/+/telemetry",
+        found=f"devices stored: {landed}" if landed else f"nothing stored; {_state(bridge)}",
+        hint="subscribe to exactly {prefix}/+/telemetry: '+' is one level, '#' is any number",
+    )
+    bridge.terminate(10)
+    stats = _stats(bridge)
+    grade.part(
+        "messages on other topics are not counted as received",
+        0.5,
+        stats is not None and stats.get("received") == len(messages),
+        expected={"received": len(messages)},
+        found=stats or bridge.stdout()[-300:] or "no counts printed",
+    )
 
 
 @pytest.mark.points(5)
