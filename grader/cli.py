@@ -4,6 +4,7 @@
     grader check http_api path/to/folder  # any folder holding the lab's files
     grader class http_api submissions/ --csv gradebook.csv   # submissions/STUDENT/
     grader class submissions/ --jobs 4                       # submissions/STUDENT/LAB/
+    grader mutate http_api    # how many mutants of the solution the checks catch
 
 Each grading run is a separate pytest process: a submission that brings the
 run down loses only its own checks, and results are written as they come.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +43,7 @@ from rich.table import Table
 from influx_labs.services import Endpoints, ServiceError, open_stack
 from influx_labs.services.process import die_with_parent
 
-from . import classroom
+from . import classroom, mutation
 from .isolation import unavailable as isolation_unavailable
 from .labs import LABS, get_lab
 from .results import Outcome, Report
@@ -275,6 +278,75 @@ NO_ISOLATION_WARNING = (
 DEFAULT_JOBS = os.cpu_count() or 1
 
 
+def grade_tasks(
+    tasks: list[classroom.Task],
+    csv_path: Path,
+    reports: Path,
+    *,
+    backend: Backend,
+    jobs: int,
+    fresh: bool,
+    isolation: str,
+    call_timeout: float,
+) -> tuple[dict[classroom.Task, classroom.Entry], int, int]:
+    """Grade ``tasks`` in parallel on one set of servers, keeping each result (its report,
+    then the gradebook and JUnit XML) as soon as it is in, so a kill loses nothing.
+
+    Returns every task's entry, how many were graded now and how many reused.
+    """
+    settings = f"call-timeout={call_timeout:g} isolation={isolation}"
+    entries, todo = classroom.plan(tasks, reports, settings, fresh=fresh)
+    reused = sum(e.reused for e in entries.values())
+
+    def write_class_files() -> None:
+        classroom.write_atomic(csv_path, classroom.gradebook_csv(tasks, entries))
+        classroom.write_atomic(reports / "junit.xml", classroom.junit_xml(entries.values()))
+
+    def record(entry: classroom.Entry, output: str = "") -> None:
+        entries[entry.task] = entry
+        classroom.save_entry(reports, entry, output)
+        write_class_files()
+
+    for entry in [e for e in entries.values() if e.missing]:
+        classroom.save_entry(reports, entry)
+    write_class_files()
+    if todo and isolation != "off" and (reason := isolation_unavailable()):
+        console.print(f"[red]the code graded runs contained, but {escape(reason)}[/]")
+        raise typer.Exit(EXIT_REGRADE)
+    if not todo:
+        return entries, 0, reused
+    with class_services(backend) as (run_backend, env, served_by):
+        progress = Progress(
+            TextColumn("grading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(f"({reused} reused)"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        with progress, ThreadPoolExecutor(max_workers=jobs) as pool:
+            bar = progress.add_task("grading", total=len(tasks), completed=len(entries))
+            options = {"env": env, "call_timeout": call_timeout, "isolation": isolation}
+            runs = {
+                pool.submit(grade, task.lab, task.folder, run_backend, **options): task
+                for task in todo
+            }
+            try:
+                for run in as_completed(runs):
+                    record(*_graded(runs[run], run, todo[runs[run]], served_by))
+                    progress.advance(bar)
+            except KeyboardInterrupt:
+                console.print("[yellow]interrupted: finishing the gradings under way[/]")
+                pool.shutdown(cancel_futures=True)
+                for run, task in runs.items():
+                    if run.done() and not run.cancelled() and task not in entries:
+                        record(*_graded(task, run, todo[task], served_by))
+                console.print(f"[yellow]what was graded is in {escape(str(csv_path))}[/]")
+                raise
+    return entries, len(todo), reused
+
+
 @app.command("class")
 def grade_class(
     target: Annotated[
@@ -309,60 +381,18 @@ def grade_class(
     """
     tasks = class_tasks(target, submissions)
     reports = reports or csv_path.with_name(f"{csv_path.stem}-reports")
-    isolation = "off" if no_isolation else "required"
     if no_isolation:
         console.print(NO_ISOLATION_WARNING)
-    settings = f"call-timeout={call_timeout:g} isolation={isolation}"
-    entries, todo = classroom.plan(tasks, reports, settings, fresh=fresh)
-    reused = sum(e.reused for e in entries.values())
-
-    def write_class_files() -> None:
-        classroom.write_atomic(csv_path, classroom.gradebook_csv(tasks, entries))
-        classroom.write_atomic(reports / "junit.xml", classroom.junit_xml(entries.values()))
-
-    def record(entry: classroom.Entry, output: str = "") -> None:
-        """Keep one result at once (its files, then the class's): a kill loses nothing."""
-        entries[entry.task] = entry
-        classroom.save_entry(reports, entry, output)
-        write_class_files()
-
-    for entry in [e for e in entries.values() if e.missing]:
-        classroom.save_entry(reports, entry)
-    write_class_files()
-    if todo and not no_isolation and (reason := isolation_unavailable()):
-        console.print(f"[red]a class runs the students' code contained, but {escape(reason)}[/]")
-        raise typer.Exit(EXIT_REGRADE)
-    if todo:
-        with class_services(backend) as (run_backend, env, served_by):
-            progress = Progress(
-                TextColumn("grading"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn(f"({reused} reused)"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            )
-            with progress, ThreadPoolExecutor(max_workers=jobs) as pool:
-                bar = progress.add_task("grading", total=len(tasks), completed=len(entries))
-                options = {"env": env, "call_timeout": call_timeout, "isolation": isolation}
-                runs = {
-                    pool.submit(grade, task.lab, task.folder, run_backend, **options): task
-                    for task in todo
-                }
-                try:
-                    for run in as_completed(runs):
-                        record(*_graded(runs[run], run, todo[runs[run]], served_by))
-                        progress.advance(bar)
-                except KeyboardInterrupt:
-                    console.print("[yellow]interrupted: finishing the gradings under way[/]")
-                    pool.shutdown(cancel_futures=True)
-                    for run, task in runs.items():
-                        if run.done() and not run.cancelled() and task not in entries:
-                            record(*_graded(task, run, todo[task], served_by))
-                    console.print(f"[yellow]what was graded is in {escape(str(csv_path))}[/]")
-                    raise
-
+    entries, graded, reused = grade_tasks(
+        tasks,
+        csv_path,
+        reports,
+        backend=backend,
+        jobs=jobs,
+        fresh=fresh,
+        isolation="off" if no_isolation else "required",
+        call_timeout=call_timeout,
+    )
     summary = classroom.summary_markdown(classroom.summarize(entries.values()))
     classroom.write_atomic(reports / "summary.md", summary)
     console.print(Markdown(summary))
@@ -370,10 +400,74 @@ def grade_class(
     missing = sum(e.missing for e in entries.values())
     console.print(
         f"wrote {escape(str(csv_path))} ({len({t.student for t in tasks})} students): "
-        f"{len(todo)} graded now, {reused} reused, {missing} missing, "
+        f"{graded} graded now, {reused} reused, {missing} missing, "
         f"{regrade} need a regrade; reports in {escape(str(reports))}"
     )
     raise typer.Exit(EXIT_REGRADE if regrade else 0)
+
+
+@app.command()
+def mutate(
+    lab: Annotated[str, typer.Argument(help=f"one of: {', '.join(LABS)}")],
+    out: Annotated[
+        Path | None, typer.Option(help="mutants, reports and report.md (default: mutation/LAB)")
+    ] = None,
+    only: Annotated[
+        str | None, typer.Option(help="grade only operators matching this regular expression")
+    ] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="list the mutants, grade nothing")
+    ] = False,
+    backend: Annotated[Backend, typer.Option(help="where the services run")] = Backend.auto,
+    jobs: Annotated[int, typer.Option(min=1, help="mutants graded at once")] = DEFAULT_JOBS,
+    fresh: Annotated[bool, typer.Option("--fresh", help="reuse no stored report")] = False,
+    call_timeout: CallTimeout = CALL_TIMEOUT,
+) -> None:
+    """Mutation analysis: grade every small change of the lab's solution and report the
+    share the checks catch (killed / non-equivalent), with each survivor listed.
+
+    A re-run reuses the reports of mutants graded by the same checks. Survivors that
+    behave exactly like the solution go, with a reason, in grader/equivalent_mutants.toml.
+    """
+    spec = lab_or_exit(lab)
+    out = out or Path("mutation") / spec.name
+    mutants = mutation.generate(spec.solution)
+    if only:
+        mutants = [m for m in mutants if re.search(only, m.operator)]
+    if list_only:
+        for m in mutants:
+            typer.echo(f"{m.id} {m.operator:<40} {m.file}:{m.line}  {m.before}  ->  {m.after}")
+        raise typer.Exit(0)
+    shutil.rmtree(out / "mutants", ignore_errors=True)
+    tasks = [classroom.Task("solution", spec.name, spec.solution)]
+    tasks += [
+        classroom.Task(m.id, spec.name, mutation.write(spec.solution, m, out / "mutants"))
+        for m in mutants
+    ]
+    console.print(f"{spec.name}: {len(mutants)} mutants of {spec.solution}")
+    entries, _, _ = grade_tasks(
+        tasks,
+        out / "gradebook.csv",
+        out / "reports",
+        backend=backend,
+        jobs=jobs,
+        fresh=fresh,
+        isolation="required",
+        call_timeout=call_timeout,
+    )
+    baseline = entries[tasks[0]].report
+    if not baseline.full_marks or baseline.infra_errors:
+        console.print(
+            f"[red]the solution itself got {baseline.score}/{baseline.max_score}: "
+            "no mutant can be judged against it[/]"
+        )
+        raise typer.Exit(EXIT_REGRADE)
+    results = mutation.outcomes(mutants, {t.student: e for t, e in entries.items()}, spec.name)
+    text = mutation.markdown(spec.name, results)
+    classroom.write_atomic(out / "report.md", text)
+    classroom.write_atomic(out / "report.json", mutation.report_json(spec.name, results))
+    console.print(Markdown(text))
+    console.print(f"report: {escape(str(out / 'report.md'))}")
 
 
 def _graded(
