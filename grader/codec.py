@@ -83,7 +83,7 @@ def _decode_frame(spec: dict[str, Any]) -> Any:
     for column, dtype in zip(spec["columns"], spec["dtypes"], strict=True):
         if dtype.startswith("datetime64"):
             frame[column] = pd.to_datetime(frame[column], utc="UTC" in dtype or "tz" in dtype)
-        elif dtype != "object":
+        if dtype != "object":  # the student's own dtype, a datetime's unit (ns, us) included
             # If it does not convert, keep what JSON gave; the check reports the difference.
             with contextlib.suppress(TypeError, ValueError):
                 frame[column] = frame[column].astype(dtype)

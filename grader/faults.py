@@ -24,12 +24,14 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 @dataclass
 class Fault:
-    """An answer to give instead of forwarding: status, JSON error body, extra headers."""
+    """An answer to give instead of forwarding: status, InfluxDB's JSON error body (or
+    ``body`` as it is, e.g. a gateway's HTML page), extra headers."""
 
     status: int
     code: str
     message: str
     headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
 
 
 class FaultProxy:
@@ -79,11 +81,12 @@ class FaultProxy:
                     self._fail(fault)
 
             def _fail(self, fault: Fault) -> None:
-                payload = json.dumps({"code": fault.code, "message": fault.message}).encode()
+                error = {"code": fault.code, "message": fault.message}
+                payload = (fault.body or json.dumps(error)).encode()
+                headers = {"Content-Type": "application/json; charset=utf-8", **fault.headers}
                 self.send_response(fault.status)
-                for name, value in fault.headers.items():
+                for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)

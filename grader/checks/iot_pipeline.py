@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from grader.check import ALL_TIME, expect
 from grader.sandbox import Sandbox
 from grader.submission import Program, Submission
+from influx_labs.services.broker import LocalBroker
 from influx_labs.simulators.iot import (
     HUGE_NUMBER,
     MAX_TS_MS,
@@ -282,6 +283,65 @@ def test_only_the_contract_topics_are_consumed(start_bridge, sandbox, admin, gra
         stats is not None and stats.get("received") == len(messages),
         expected={"received": len(messages)},
         found=stats or bridge.stdout()[-300:] or "no counts printed",
+    )
+
+
+@pytest.fixture
+def own_broker() -> Iterator[LocalBroker]:
+    """A Mosquitto for this check alone: it can be restarted, and it logs subscriptions."""
+    with LocalBroker() as broker:
+        yield broker
+
+
+def _until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.points(3)
+def test_subscribes_as_agreed_and_again_after_a_broker_restart(
+    start_bridge, own_broker, sandbox, admin, grade
+):
+    """The bridge subscribes with QoS 1; when the broker restarts mid-stream it reconnects,
+    subscribes again, and the readings published then land."""
+    host, port = own_broker.endpoint.host, own_broker.endpoint.port
+    bridge = start_bridge(MQTT_HOST=host, MQTT_PORT=str(port))
+    _until(own_broker.subscriptions, 2.0)  # logged before the SUBACK, written just after
+    first = [(s.topic, s.qos) for s in own_broker.subscriptions()]
+    grade.part(  # the filter itself is graded by test_only_the_contract_topics_are_consumed
+        "subscribes with QoS 1",
+        1,
+        first and all(qos == 1 for _, qos in first),
+        expected="QoS 1: each reading is delivered at least once, none lost on the way",
+        found=f"subscriptions (filter, QoS): {first}",
+        hint="client.subscribe(topic, qos=1)",
+    )
+    messages = _stream(sandbox, 120)
+    half = len(messages) // 2
+    early = len(valid_readings(messages[:half]))
+    publish(messages[:half], host, port, qos=1)
+    _wait_for(admin, sandbox, early, LAND_TIMEOUT)
+    count = len(own_broker.subscriptions())
+    own_broker.restart(down_for=1.0)
+    # Publish once the bridge is back (or has had its chance): a broker keeps nothing for
+    # a client that is not subscribed, so readings sent before that are lost to everyone.
+    again = _until(lambda: len(own_broker.subscriptions()) > count, 20.0)
+    publish(messages[half:], host, port, qos=1)
+    expected = valid_readings(messages)
+    stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
+    grade.part(
+        "after a broker restart, the readings published then land",
+        2,
+        stored == len(expected),
+        expected=f"all {len(expected)} readings, {len(expected) - early} of them published "
+        "after the restart",
+        found=f"{stored} stored; subscribed again: {'yes' if again else 'no'}; {_state(bridge)}",
+        hint="subscribe in on_connect, which runs again after every reconnect; paho "
+        "reconnects by itself with loop_start() (see reconnect_delay_set)",
     )
 
 

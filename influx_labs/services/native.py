@@ -42,7 +42,11 @@ OWNER_FILE = "owner.pid"
 _PORT_RACE = "address already in use"
 
 
-def _mosquitto_conf(port: int, data_dir: Path, persistent: bool) -> str:
+def mosquitto_conf(
+    port: int, data_dir: Path, persistent: bool, *, log_subscriptions: bool = False
+) -> str:
+    """A broker on loopback for the labs; ``log_subscriptions`` logs each SUBSCRIBE as
+    ``CLIENT QOS FILTER`` (what a grader reads to see how a client subscribed)."""
     lines = [
         "# Written by influx-labs for a native lab broker.",
         f"listener {port} 127.0.0.1",
@@ -55,6 +59,7 @@ def _mosquitto_conf(port: int, data_dir: Path, persistent: bool) -> str:
         "log_type error",
         "log_type warning",
         "log_type notice",
+        *(["log_type subscribe"] if log_subscriptions else []),
         # When started as root, mosquitto switches to this user; keep the
         # caller's so it can write its own data directory.
         f"user {getpass.getuser()}",
@@ -205,7 +210,7 @@ class NativeStack(Stack):
         for d in (influx_dir, mqtt_dir):
             d.mkdir(parents=True, exist_ok=True)
         conf = mqtt_dir / "mosquitto.conf"
-        conf.write_text(_mosquitto_conf(mqtt_port, mqtt_dir, persistent=self.detached))
+        conf.write_text(mosquitto_conf(mqtt_port, mqtt_dir, persistent=self.detached))
 
         # Settings come only from our flags: drop INFLUXD_* the caller may have
         # exported, and point the config search at our own empty directory.

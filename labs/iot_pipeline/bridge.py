@@ -73,7 +73,9 @@ class Bridge:
         if reason_code.is_failure:
             print(f"MQTT connect refused: {reason_code}", file=sys.stderr)
             return
-        client.subscribe(self.topic, qos=1)  # again after every reconnect
+        # TODO: subscribe to self.topic with QoS 1. Here, in on_connect: it runs again
+        # after every reconnect, and a broker that restarted has forgotten the subscription.
+        raise NotImplementedError("not implemented yet: subscribe in _on_connect()")
 
     def _on_subscribe(self, _client, _userdata, _mid, _reason_codes, _properties) -> None:
         print("READY", flush=True)

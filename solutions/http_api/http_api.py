@@ -27,11 +27,13 @@ class InfluxError(Exception):
     """An error answer from InfluxDB, as data the caller can act on.
 
     status: the HTTP status (400, 401, 404, 413, 422, 429, 503...)
-    code: the `code` of the JSON error body ("invalid", "unauthorized", "not found"...)
-    message: the `message` of the JSON error body
-    line: for a line-protocol error, the 1-based number of the bad line, else None
+    code: the `code` of the JSON error body ("invalid", "unauthorized", "not found"...);
+        "" when the body is not JSON (e.g. a proxy's HTML error page)
+    message: the `message` of the JSON error body, or the whole body when it is not JSON
+    line: for a line-protocol error, the 1-based number (an int) of the bad line, else None
     retry_after: seconds to wait from a Retry-After header (429/503): the header holds
-        either seconds ("30") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"); else None
+        either seconds ("30") or an HTTP date ("Wed, 21 Oct 2026 07:28:00 GMT"), and a date
+        already past means 0; None without the header or when it is neither
     """
 
     def __init__(

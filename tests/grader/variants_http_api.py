@@ -35,7 +35,7 @@ VARIANTS = [
                 "    response.raise_for_status()\n",
             )
         ],
-        "loses": {"test_errors_become_influx_errors": 7},
+        "loses": {"test_errors_become_influx_errors": 8},
     },
     {
         "name": "no_line_number",
@@ -66,5 +66,23 @@ VARIANTS = [
             )
         ],
         "loses": {"test_task_created_and_run": 2},
+    },
+    {
+        "name": "list_buckets_reads_one_page",
+        "patches": [
+            ("        if len(page) < PAGE:\n            return names\n", "        return names\n")
+        ],
+        "loses": {"test_bucket_lifecycle": 1},
+    },
+    {
+        "name": "error_body_always_read_as_json",
+        "patches": [
+            (
+                "    try:\n        error = response.json()\n    except ValueError:\n"
+                '        error = {"code": "", "message": response.text}\n',
+                "    error = response.json()\n",
+            )
+        ],
+        "loses": {"test_errors_become_influx_errors": 0.5},
     },
 ]

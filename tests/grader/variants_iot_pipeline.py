@@ -69,4 +69,23 @@ VARIANTS = [
         "patches": [('/+/telemetry"', '/#"')],
         "loses": {"test_only_the_contract_topics_are_consumed": 2},
     },
+    {
+        "name": "subscribes_once_at_start_not_on_every_connect",
+        "patches": [
+            ("        client.subscribe(self.topic, qos=1)  # again after every reconnect\n", ""),
+            (
+                "        self.mqtt.loop_start()\n",
+                "        self.mqtt.loop_start()\n"
+                "        while not self.mqtt.is_connected():\n"
+                "            threading.Event().wait(0.05)\n"
+                "        self.mqtt.subscribe(self.topic, qos=1)\n",
+            ),
+        ],
+        "loses": {"test_subscribes_as_agreed_and_again_after_a_broker_restart": 2},
+    },
+    {
+        "name": "subscribes_with_qos_0",
+        "patches": [("client.subscribe(self.topic, qos=1)", "client.subscribe(self.topic, qos=0)")],
+        "loses": {"test_subscribes_as_agreed_and_again_after_a_broker_restart": 1},
+    },
 ]

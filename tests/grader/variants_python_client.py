@@ -118,4 +118,15 @@ VARIANTS = [
         "patches": [("    |> group()\n    |> mean()\n", "    |> mean()\n")],
         "loses": {"test_mean_by_tag": 2},
     },
+    {
+        "name": "mean_of_the_series_means",
+        "patches": [
+            ("    |> group()\n    |> mean()\n", "    |> mean()\n"),
+            (
+                "return float(values[0]) if values and values[0] is not None else None",
+                "return sum(values) / len(values) if values else None",
+            ),
+        ],
+        "loses": {"test_mean_by_tag": 2},
+    },
 ]

@@ -13,7 +13,7 @@ from influx_labs.services import (
     choose_backend,
     open_stack,
 )
-from influx_labs.services.native import _mosquitto_conf
+from influx_labs.services.native import mosquitto_conf
 from influx_labs.versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
 
 # An explicit API version stops the Docker SDK from asking an engine at construction.
@@ -91,6 +91,6 @@ def test_backend_from_environment_and_unknown_names(monkeypatch):
 
 
 def test_native_broker_listens_on_loopback_only(tmp_path):
-    conf = _mosquitto_conf(18830, tmp_path, persistent=False)
+    conf = mosquitto_conf(18830, tmp_path, persistent=False)
     assert "listener 18830 127.0.0.1\n" in conf
     assert "persistence false" in conf
