@@ -1,17 +1,26 @@
-"""A fault-injecting HTTP proxy in front of the real InfluxDB.
+"""Faults put between the student's code and the real servers.
+
+``FaultProxy``: an HTTP proxy in front of the real InfluxDB.
 
 Some answers a client must handle never come from an InfluxDB OSS server: a 429 from
 InfluxDB Cloud's rate limiter or from a gateway, a 503 with Retry-After from a load
 balancer while the server restarts. A check points the student's code at this proxy
 (``INFLUXDB_V2_URL``): every request is forwarded to the real server unchanged, except
 the ones a check has queued a fault for, which get that answer instead.
+
+``SlowUplink``: a TCP relay that delays what a client sends (e.g. to the MQTT broker),
+so that a client acting before the server has answered shows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import queue
+import socket
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,3 +124,79 @@ class FaultProxy:
                 pass
 
         return Handler
+
+
+class SlowUplink:
+    """A TCP relay that holds everything a client sends for ``delay`` seconds before the
+    server gets it, while the server's answers pass at once: a slow uplink, as on a
+    congested cellular link. ``with SlowUplink(host, port, 1.0) as link:`` then connect to
+    ``link.port``. Each connection gets its own upstream connection, opened when it comes."""
+
+    def __init__(self, host: str, port: int, delay: float) -> None:
+        self.upstream = (host, port)
+        self.delay = delay
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+
+    def __enter__(self) -> SlowUplink:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._closed.set()
+        for sock in [self._listener, *self._sockets]:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:  # the server is down: the client sees its connection refused
+                client.close()
+                continue
+            server.settimeout(None)
+            self._sockets += [client, server]
+            held: queue.Queue[tuple[float, bytes]] = queue.Queue()
+            for target, args in (
+                (self._read, (client, held)),
+                (self._release, (held, server, client)),
+                (self._pipe, (server, client)),
+            ):
+                threading.Thread(target=target, args=args, daemon=True).start()
+
+    def _read(self, client: socket.socket, held: queue.Queue) -> None:
+        """Take what the client sends, stamped with when it may go on."""
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                held.put((time.monotonic() + self.delay, data))
+        held.put((time.monotonic() + self.delay, b""))
+
+    def _release(self, held: queue.Queue, server: socket.socket, client: socket.socket) -> None:
+        """Pass each piece on once its delay is over; the client's end, last of all."""
+        with contextlib.suppress(OSError):
+            while True:
+                due, data = held.get()
+                time.sleep(max(due - time.monotonic(), 0))
+                if not data:
+                    break
+                server.sendall(data)
+        for sock in (server, client):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

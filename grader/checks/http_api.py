@@ -17,6 +17,7 @@ import requests
 from influxdb_client import Point, TaskCreateRequest, WritePrecision
 
 from grader.check import ALL_TIME, expect, expect_ok, expect_records, seed, stored
+from grader.check import typed as typed_value
 from grader.faults import Fault, FaultProxy
 from influx_labs.tasks import wait_for_run
 
@@ -147,7 +148,8 @@ def test_query_returns_typed_records(submission, sandbox, admin, grade):
         for r in records
     }
     typed = [
-        (m, f, v, got.get((m, f, t)))
+        f"{m}.{f} at {t.isoformat()}: expected {typed_value(v)}, "
+        f"found {typed_value(got[(m, f, t)]) if (m, f, t) in got else 'no record'}"
         for m, f, t, v in rows
         if got.get((m, f, t)) != v or type(got.get((m, f, t))) is not type(v)
     ]
@@ -156,7 +158,7 @@ def test_query_returns_typed_records(submission, sandbox, admin, grade):
         2,
         not typed,
         expected="e.g. count -> int, ratio -> float, ok -> bool",
-        found=f"{len(typed)} wrong, first: {typed[:2]}",
+        found=f"{len(typed)} wrong; " + "; ".join(typed[:2]),
         hint="use the #datatype annotation row; CSV quoting matters for strings",
     )
     times = [r.get("_time") for r in records]

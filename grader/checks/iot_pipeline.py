@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from grader.check import ALL_TIME, expect
+from grader.faults import SlowUplink
 from grader.sandbox import Sandbox
 from grader.submission import Program, Submission
 from influx_labs.services.broker import LocalBroker
@@ -28,6 +29,7 @@ from influx_labs.simulators.iot import (
 
 READY_TIMEOUT = 20.0
 LAND_TIMEOUT = 20.0
+UPLINK_DELAY = 1.0  # seconds the bridge's packets take to reach a check's own broker
 
 
 @pytest.fixture
@@ -174,10 +176,9 @@ def _compare(expected: list[Reading], landed: list[dict]) -> tuple[list, list]:
             missing.append((r.device, r.ts_ms))
         elif (row.get("temperature"), row.get("humidity")) != (r.temperature, r.humidity):
             wrong.append(
-                {
-                    "sent": (r.temperature, r.humidity),
-                    "stored": (row.get("temperature"), row.get("humidity")),
-                }
+                f"device {r.device} at ts {r.ts_ms} ms: sent temperature={r.temperature!r} "
+                f"humidity={r.humidity!r}, stored temperature={row.get('temperature')!r} "
+                f"humidity={row.get('humidity')!r}"
             )
     return missing, wrong
 
@@ -219,8 +220,10 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
         2,
         not missing and not wrong,
         expected="every (device, ts) sent found with the temperature and humidity sent",
-        found=f"{len(missing)} not found at their ts (e.g. {missing[:2]}); "
-        f"{len(wrong)} with other values (e.g. {wrong[:1]})",
+        found=f"{len(missing)} not found at their ts"
+        + "".join(f"; e.g. device {d} at ts {ts} ms" for d, ts in missing[:2])
+        + f"; {len(wrong)} with other values"
+        + "".join(f"; e.g. {w}" for w in wrong[:1]),
         hint="the point's time is the message's ts, in milliseconds, not the arrival time",
     )
     # Still at work, not just alive: one more reading, after the stream, must land too.
@@ -302,24 +305,42 @@ def _until(condition: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(4)
 def test_subscribes_as_agreed_and_again_after_a_broker_restart(
     start_bridge, own_broker, sandbox, admin, grade
 ):
-    """The bridge subscribes with QoS 1; when the broker restarts mid-stream it reconnects,
-    subscribes again, and the readings published then land."""
+    """Over a slow uplink, READY comes only once the subscription is acknowledged, at QoS 1;
+    when the broker restarts mid-stream the bridge reconnects, subscribes again, and the
+    readings published then land."""
     host, port = own_broker.endpoint.host, own_broker.endpoint.port
-    bridge = start_bridge(MQTT_HOST=host, MQTT_PORT=str(port))
-    _until(own_broker.subscriptions, 2.0)  # logged before the SUBACK, written just after
-    first = [(s.topic, s.qos) for s in own_broker.subscriptions()]
-    grade.part(  # the filter itself is graded by test_only_the_contract_topics_are_consumed
-        "subscribes with QoS 1",
-        1,
-        first and all(qos == 1 for _, qos in first),
-        expected="QoS 1: each reading is delivered at least once, none lost on the way",
-        found=f"subscriptions (filter, QoS): {first}",
-        hint="client.subscribe(topic, qos=1)",
-    )
+    # What the bridge sends reaches the broker a second late; the broker's answers do not
+    # wait. A READY printed before the SUBACK shows while the broker has no subscription.
+    with SlowUplink(host, port, UPLINK_DELAY) as uplink:
+        bridge = start_bridge(MQTT_HOST="127.0.0.1", MQTT_PORT=str(uplink.port))
+        at_ready = own_broker.subscriptions()
+        grade.part(
+            "READY only once the subscription is acknowledged",
+            1,
+            bool(at_ready),
+            expected="the broker holds the subscription when READY is printed",
+            found=f"READY printed; the broker had {len(at_ready)} subscription(s) then",
+            hint="print READY in on_subscribe (the SUBACK), not after calling subscribe()",
+        )
+        _until(own_broker.subscriptions, 2 * UPLINK_DELAY)
+        first = [(s.topic, s.qos) for s in own_broker.subscriptions()]
+        grade.part(  # the filter itself is graded by test_only_the_contract_topics_are_consumed
+            "subscribes with QoS 1",
+            1,
+            first and all(qos == 1 for _, qos in first),
+            expected="QoS 1: each reading is delivered at least once, none lost on the way",
+            found=f"subscriptions (filter, QoS): {first}",
+            hint="client.subscribe(topic, qos=1)",
+        )
+        _restart_mid_stream(own_broker, bridge, sandbox, admin, grade)
+
+
+def _restart_mid_stream(own_broker: LocalBroker, bridge: Program, sandbox, admin, grade) -> None:
+    host, port = own_broker.endpoint.host, own_broker.endpoint.port
     messages = _stream(sandbox, 120)
     half = len(messages) // 2
     early = len(valid_readings(messages[:half]))

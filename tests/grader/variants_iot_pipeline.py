@@ -88,4 +88,19 @@ VARIANTS = [
         "patches": [("client.subscribe(self.topic, qos=1)", "client.subscribe(self.topic, qos=0)")],
         "loses": {"test_subscribes_as_agreed_and_again_after_a_broker_restart": 1},
     },
+    {
+        "name": "ready_as_soon_as_subscribe_is_called",
+        "patches": [
+            (
+                "        client.subscribe(self.topic, qos=1)  # again after every reconnect\n",
+                "        client.subscribe(self.topic, qos=1)  # again after every reconnect\n"
+                '        print("READY", flush=True)\n',
+            ),
+            (
+                '_properties) -> None:\n        print("READY", flush=True)\n',
+                "_properties) -> None:\n        pass\n",
+            ),
+        ],
+        "loses": {"test_subscribes_as_agreed_and_again_after_a_broker_restart": 1},
+    },
 ]
