@@ -355,14 +355,14 @@ def test_errors_become_influx_errors(submission, sandbox, grade):
     """Error answers (400, 401, 404, 429, 503) are raised as InfluxError with status, code,
     line and retry_after."""
     missing = f"missing-{uuid.uuid4().hex[:6]}"
-    # The lines around the bad one sort before and after it: a wrong comparison shows.
-    bad_batch = "air v=1i 1700000000\nbad,t=x v=\ncold v=3i 1700000002"
+    # Lines before the bad one sort below and above it: a wrong comparison shows.
+    bad_batch = "air v=1i 1700000000\nzinc v=2i 1700000001\nbad,t=x v=\ncold v=3i 1700000003"
     cases = [  # part, points, call, expected (status, code, line), hint
         (
             "bad line protocol: 400 'invalid' with the bad line's number",
             2,
             ("write_lines", (bad_batch, "s"), {}),
-            (400, "invalid", 2),
+            (400, "invalid", 3),
             "InfluxDB 2.9 quotes the bad line in `message`; find its number in the body",
         ),
         (
