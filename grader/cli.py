@@ -288,13 +288,16 @@ def grade_tasks(
     fresh: bool,
     isolation: str,
     call_timeout: float,
+    first_loss: bool = False,
 ) -> tuple[dict[classroom.Task, classroom.Entry], int, int]:
     """Grade ``tasks`` in parallel on one set of servers, keeping each result (its report,
     then the gradebook and JUnit XML) as soon as it is in, so a kill loses nothing.
+    ``first_loss`` ends each grading at its first lost point (mutation analysis).
 
     Returns every task's entry, how many were graded now and how many reused.
     """
     settings = f"call-timeout={call_timeout:g} isolation={isolation}"
+    settings += " first-loss" if first_loss else ""
     entries, todo = classroom.plan(tasks, reports, settings, fresh=fresh)
     reused = sum(e.reused for e in entries.values())
 
@@ -327,7 +330,12 @@ def grade_tasks(
         )
         with progress, ThreadPoolExecutor(max_workers=jobs) as pool:
             bar = progress.add_task("grading", total=len(tasks), completed=len(entries))
-            options = {"env": env, "call_timeout": call_timeout, "isolation": isolation}
+            options = {
+                "env": env,
+                "call_timeout": call_timeout,
+                "isolation": isolation,
+                "extra_args": ["--first-loss"] if first_loss else None,
+            }
             runs = {
                 pool.submit(grade, task.lab, task.folder, run_backend, **options): task
                 for task in todo
@@ -454,6 +462,7 @@ def mutate(
         fresh=fresh,
         isolation="required",
         call_timeout=call_timeout,
+        first_loss=True,
     )
     baseline = entries[tasks[0]].report
     if not baseline.full_marks or baseline.infra_errors:

@@ -46,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--call-timeout", type=float, default=CALL_TIMEOUT, help="seconds per student call"
     )
     group.addoption(
+        "--first-loss",
+        action="store_true",
+        help="stop at the first check that loses a point (mutation analysis: killed is killed)",
+    )
+    group.addoption(
         "--isolation",
         choices=[str(i) for i in Isolation],
         default=str(Isolation.AUTO),
@@ -191,6 +196,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             )
             return
         result.score(failure=_message(exc) if exc is not None else None)
+        if item.config.getoption("--first-loss") and result.points < result.max_points:
+            item.session.shouldstop = f"{item.name} lost points (--first-loss)"
     elif report.when == "teardown":
         _record(item.config, result)
 
