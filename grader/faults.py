@@ -15,6 +15,7 @@ so that a client acting before the server has answered shows.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.client
 import json
 import queue
@@ -41,6 +42,7 @@ class Fault:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
+    path: str = ""  # only a request whose path starts with this gets the fault
 
 
 class FaultProxy:
@@ -50,7 +52,10 @@ class FaultProxy:
         target = urlsplit(upstream)
         self._host, self._port = target.hostname or "127.0.0.1", target.port or 80
         self._faults: deque[Fault] = deque()
-        self.forwarded = 0  # requests that reached the real server
+        self._lock = threading.Lock()
+        # (method, path, body) of each request passed on, and of each answered with a fault
+        self.forwarded: list[tuple[str, str, bytes]] = []
+        self.refused: list[tuple[str, str, bytes]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -60,8 +65,14 @@ class FaultProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def fail_next(self, fault: Fault) -> None:
-        """The next request not yet answered gets ``fault`` (faults queue in order)."""
+        """The next request (to ``fault.path``) gets ``fault``; faults queue in order."""
         self._faults.append(fault)
+
+    def _fault_for(self, path: str) -> Fault | None:
+        with self._lock:
+            if self._faults and path.startswith(self._faults[0].path):
+                return self._faults.popleft()
+        return None
 
     def __enter__(self) -> FaultProxy:
         self._thread.start()
@@ -82,12 +93,21 @@ class FaultProxy:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                try:
-                    fault = proxy._faults.popleft()
-                except IndexError:
+                fault = proxy._fault_for(self.path)
+                seen = (self.command, self.path, self._plain(body))
+                if fault is None:
+                    proxy.forwarded.append(seen)
                     self._forward(body)
                 else:
+                    proxy.refused.append(seen)
                     self._fail(fault)
+
+            def _plain(self, body: bytes) -> bytes:
+                """The body as sent before compression, for a check to read."""
+                if self.headers.get("Content-Encoding") == "gzip":
+                    with contextlib.suppress(OSError, EOFError):
+                        return gzip.decompress(body)
+                return body
 
             def _fail(self, fault: Fault) -> None:
                 error = {"code": fault.code, "message": fault.message}
@@ -109,7 +129,6 @@ class FaultProxy:
                     data = answer.read()
                 finally:
                     upstream.close()
-                proxy.forwarded += 1
                 self.send_response(answer.status, answer.reason)
                 for name, value in answer.getheaders():
                     if name.lower() not in HOP_BY_HOP | {"content-length"}:

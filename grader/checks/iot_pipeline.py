@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from grader.check import ALL_TIME, expect
-from grader.faults import SlowUplink
+from grader.check import ALL_TIME, expect, ns_of
+from grader.faults import Fault, FaultProxy, SlowUplink
 from grader.sandbox import Sandbox
 from grader.submission import Program, Submission
 from influx_labs.services.broker import LocalBroker
@@ -29,6 +29,7 @@ from influx_labs.simulators.iot import (
 
 READY_TIMEOUT = 20.0
 LAND_TIMEOUT = 20.0
+BATCH = 50  # the batch size the batching check asks for
 UPLINK_DELAY = 1.0  # seconds the bridge's packets take to reach a check's own broker
 
 
@@ -67,6 +68,12 @@ def _stream(sandbox: Sandbox, count: int, malformed: float = 0.0) -> list[Messag
     )
 
 
+def _message(sandbox: Sandbox, reading: Reading) -> Message:
+    """The contract's message for one reading, on its device's topic."""
+    topic = topic_for(sandbox.topic_prefix, reading.device)
+    return Message(topic, encode_reading(reading), reading, "valid")
+
+
 def _whole_numbers(messages: list[Message]) -> list[Message]:
     """Give some valid readings JSON integers (21, not 21.0): the contract says numbers."""
     out = []
@@ -90,18 +97,22 @@ def _whole_numbers(messages: list[Message]) -> list[Message]:
 
 
 def _with_tricky_payloads(messages: list[Message]) -> list[Message]:
-    """The stream with the malformed payloads few bridges survive, always (never sampled):
-    a number no float can hold, and a ts past what InfluxDB stores, early in the stream."""
+    """The stream with the malformed payloads few bridges survive, always (never sampled),
+    spread through its first half: a number no float can hold, a ts past what InfluxDB
+    stores, a negative ts, and JSON that is not an object (an array, a string)."""
     first = next(m for m in messages if m.reading is not None)
     body = json.loads(first.payload)
-    tricky = [
-        Message(first.topic, json.dumps({**body, **change}).encode(), None, kind)
-        for change, kind in (
-            ({"temperature": HUGE_NUMBER}, "non_numeric"),
-            ({"ts": MAX_TS_MS + 1}, "bad_ts"),
-        )
-    ]
-    return [*messages[:10], tricky[0], *messages[10:20], tricky[1], *messages[20:]]
+    payloads = (
+        ({**body, "temperature": HUGE_NUMBER}, "non_numeric"),
+        ({**body, "ts": MAX_TS_MS + 1}, "bad_ts"),
+        ({**body, "ts": -1}, "bad_ts"),
+        ([body], "not_object"),
+        ("a reading", "not_object"),
+    )
+    out = list(messages)
+    for i, (payload, kind) in enumerate(payloads):
+        out.insert(10 * (i + 1), Message(first.topic, json.dumps(payload).encode(), None, kind))
+    return out
 
 
 def _landed(admin, sandbox: Sandbox) -> list[dict]:
@@ -168,7 +179,7 @@ def _schema(admin, sandbox: Sandbox) -> tuple[set[str], set[str]]:
 
 def _compare(expected: list[Reading], landed: list[dict]) -> tuple[list, list]:
     """Readings not found at their own (device, ts), and values stored differently."""
-    by_key = {(row.get("device"), int(row["_time"].timestamp() * 1000)): row for row in landed}
+    by_key = {(row.get("device"), ns_of(row["_time"]) // 10**6): row for row in landed}
     missing, wrong = [], []
     for r in expected:
         row = by_key.get((r.device, r.ts_ms))
@@ -229,9 +240,7 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
     # Still at work, not just alive: one more reading, after the stream, must land too.
     last = expected[-1]
     late = Reading(last.device, last.ts_ms + 1, 20.5, 50.5)
-    topic = topic_for(sandbox.topic_prefix, late.device)
-    message = Message(topic, encode_reading(late), late, "valid")
-    publish([message], sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+    publish([_message(sandbox, late)], sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
     after = _wait_for(admin, sandbox, stored + 1, 10.0) if stored else 0
     grade.part(
         "the bridge keeps running and writing after the stream",
@@ -431,4 +440,67 @@ def test_sigterm_flushes_what_is_buffered(start_bridge, sandbox, admin, grade):
         expected=f"{len(messages)} points after exit ({early} before SIGTERM)",
         found=stored if stored else f"0; before SIGTERM {state}",
         hint="write_api.close() flushes the batching buffer; exiting without it drops it",
+    )
+
+
+@pytest.mark.points(1)
+def test_the_first_and_last_storable_times_are_readings(start_bridge, sandbox, admin, grade):
+    """ts 0 (1970) and ts 9223372036854 (the last millisecond InfluxDB stores) are valid."""
+    edges = [Reading("edge-first", 0, 20.5, 40.5), Reading("edge-last", MAX_TS_MS, 21.5, 41.5)]
+    bridge = start_bridge()
+    publish([_message(sandbox, r) for r in edges], sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+    stored = _wait_for(admin, sandbox, len(edges), LAND_TIMEOUT)
+    missing, wrong = _compare(edges, _landed(admin, sandbox))
+    grade.part(
+        "readings at ts 0 and at ts 9223372036854 land at their own time",
+        1,
+        stored == len(edges) and not missing and not wrong,
+        expected="both, at 1970-01-01T00:00:00Z and 2262-04-11T23:47:16.854Z",
+        found=f"{stored} stored; not found: {missing}; {_state(bridge)}",
+        hint="0 <= ts <= 9223372036854: both ends are inside",
+    )
+
+
+@pytest.mark.points(3)
+def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox, admin, grade):
+    """Writes go out in batches of BATCH_SIZE, the rest after FLUSH_INTERVAL_MS; a batch the
+    server refuses with 503 and Retry-After is sent again. Seen by a proxy in front of
+    InfluxDB, which refuses the first write."""
+    messages = _stream(sandbox, 120)
+    expected = valid_readings(messages)
+    with FaultProxy(sandbox.url) as proxy:
+        busy = Fault(503, "unavailable", "restarting", {"Retry-After": "1"}, path="/api/v2/write")
+        proxy.fail_next(busy)
+        bridge = start_bridge(
+            INFLUXDB_V2_URL=proxy.url, BATCH_SIZE=str(BATCH), FLUSH_INTERVAL_MS="2000"
+        )
+        publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+        stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
+        writes = [b for m, path, b in proxy.forwarded if path.startswith("/api/v2/write")]
+        refused = [b for m, path, b in proxy.refused if path.startswith("/api/v2/write")]
+    # Each batch once, however often it was sent: a retry repeats a refused body.
+    batches = sorted(len(b.splitlines()) for b in dict.fromkeys([*refused, *writes]))
+    want = sorted([BATCH] * (len(expected) // BATCH) + [len(expected) % BATCH])
+    grade.part(
+        f"writes in batches of BATCH_SIZE ({BATCH}), the rest after FLUSH_INTERVAL_MS",
+        1.5,
+        batches == want,
+        expected=f"write requests of {want} lines for {len(expected)} readings",
+        found=f"write requests of {batches[:12]}{'...' if len(batches) > 12 else ''} lines"
+        + ("" if batches else f"; {_state(bridge)}"),
+        hint="one batching writer for the whole run: WriteOptions(batch_size=..., "
+        "flush_interval=...), not a write per message",
+    )
+    sent = {line for body in writes for line in body.splitlines()}
+    lost = [line for body in refused for line in body.splitlines() if line not in sent]
+    grade.part(
+        "a write refused with 503 and Retry-After is sent again and lands",
+        1.5,
+        refused and not lost and stored == len(expected),
+        expected=f"the refused batch sent again; all {len(expected)} readings stored",
+        found=f"{len(lost)} refused lines never sent again; {stored} stored"
+        if refused
+        else f"no write reached the server; {_state(bridge)}",
+        hint="WriteOptions(max_retries=..., retry_interval=...): the client waits as "
+        "Retry-After says and sends the batch again",
     )

@@ -103,4 +103,35 @@ VARIANTS = [
         ],
         "loses": {"test_subscribes_as_agreed_and_again_after_a_broker_restart": 1},
     },
+    {
+        "name": "a_client_and_a_synchronous_write_per_message",
+        "patches": [
+            (
+                "        self.writer.write(bucket=self.bucket, record=point)\n",
+                "        with InfluxDBClient.from_env_properties() as client:\n"
+                "            client.write_api(write_options=SYNCHRONOUS).write(\n"
+                "                bucket=self.bucket, record=point\n"
+                "            )\n"
+                "        with self.lock:\n"
+                '            self.counts["written"] += 1\n',
+            ),
+            (
+                "from influxdb_client.client.write_api import WriteOptions\n",
+                "from influxdb_client.client.write_api import SYNCHRONOUS, WriteOptions\n",
+            ),
+        ],
+        # Two mistakes in one: no batching, and nothing retries the refused request (the
+        # synchronous write raises in on_message, so that reading is lost).
+        "loses": {"test_batches_as_configured_and_retries_a_refused_write": 3},
+    },
+    {
+        "name": "no_retries",
+        "patches": [("                max_retries=5,\n", "                max_retries=0,\n")],
+        "loses": {"test_batches_as_configured_and_retries_a_refused_write": 1.5},
+    },
+    {
+        "name": "ts_zero_taken_for_missing",
+        "patches": [("or not 0 <= ts <= MAX_TS_MS:", "or not 0 < ts <= MAX_TS_MS:")],
+        "loses": {"test_the_first_and_last_storable_times_are_readings": 1},
+    },
 ]
