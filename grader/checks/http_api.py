@@ -396,39 +396,29 @@ def test_errors_become_influx_errors(submission, sandbox, grade):
     # with Retry-After in seconds, a 503 with Retry-After as an HTTP date (ahead, and past).
     with FaultProxy(sandbox.url) as proxy:
         env = {"INFLUXDB_V2_URL": proxy.url}
-        limited = "org has exceeded its write rate limit"
-        seconds_seen = []
-        for header, want in (("37", 37), ("0", 0)):
-            proxy.fail_next(Fault(429, "too many requests", limited, {"Retry-After": header}))
-            result = submission.call("write_lines", "m v=1", "s", env=env)
-            ok, found = _raised(result, 429, "too many requests")
-            seconds = result.attrs.get("retry_after")
-            right = ok and _number(seconds) and seconds == want
-            seconds_seen.append(
-                (
-                    right,
-                    f"Retry-After {header}: " + (found if not ok else f"retry_after={seconds!r}"),
-                )
-            )
+        write, query = ("write_lines", "m v=1", "s"), ("query", "buckets() |> limit(n: 1)")
+        ahead, past = (
+            format_datetime(datetime.now(UTC) + timedelta(seconds=s), usegmt=True)
+            for s in (90, -30)
+        )
+        limited = (submission, proxy, 429, "too many requests")
+        seconds = [
+            _retry_after(*limited, "37", write, lambda s: s == 37),
+            _retry_after(*limited, "0", write, lambda s: s == 0),
+        ]
         grade.part(
             "429 with Retry-After in seconds",
             1,
-            all(right for right, _ in seconds_seen),
+            all(ok for ok, _ in seconds),
             expected="InfluxError status=429 code='too many requests', retry_after 37, then 0",
-            found="; ".join(text for _, text in seconds_seen),
+            found="; ".join(text for _, text in seconds),
             hint="Retry-After holds seconds or an HTTP date (RFC 9110)",
         )
-        dates = []
-        for ahead in (90, -30):
-            when = datetime.now(UTC) + timedelta(seconds=ahead)
-            header = {"Retry-After": format_datetime(when, usegmt=True)}
-            proxy.fail_next(Fault(503, "unavailable", "the server is restarting", header))
-            result = submission.call("query", "buckets() |> limit(n: 1)", env=env)
-            ok, found = _raised(result, 503, "unavailable")
-            seconds = result.attrs.get("retry_after")
-            right = _number(seconds) and (60 <= seconds <= 90 if ahead > 0 else seconds == 0)
-            shown = found if not ok else f"retry_after={seconds!r}"
-            dates.append((ok and right, f"{header['Retry-After']}: {shown}"))
+        busy = (submission, proxy, 503, "unavailable")
+        dates = [
+            _retry_after(*busy, ahead, query, lambda s: 60 <= s <= 90),
+            _retry_after(*busy, past, query, lambda s: s == 0),
+        ]
         grade.part(
             "503 with Retry-After as an HTTP date: the seconds until then, 0 once past",
             1,
@@ -459,6 +449,18 @@ def test_errors_become_influx_errors(submission, sandbox, grade):
             expected="InfluxError status=503 code='unavailable' retry_after=None",
             found=found if not ok else f"retry_after={result.attrs.get('retry_after')!r}",
         )
+
+
+def _retry_after(submission, proxy, status, code, header, call, right) -> tuple[bool, str]:
+    """Answer the call's request with ``status``/``code`` and ``Retry-After: header``:
+    whether it raised that InfluxError with a ``retry_after`` that is ``right``, and what
+    it did, for the feedback."""
+    proxy.fail_next(Fault(status, code, "try again later", {"Retry-After": header}))
+    result = submission.call(*call, env={"INFLUXDB_V2_URL": proxy.url})
+    ok, found = _raised(result, status, code)
+    seconds = result.attrs.get("retry_after")
+    shown = found if not ok else f"retry_after={seconds!r}"
+    return ok and _number(seconds) and right(seconds), f"Retry-After {header}: {shown}"
 
 
 def _number(value: object) -> bool:
