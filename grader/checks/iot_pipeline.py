@@ -27,10 +27,10 @@ from influx_labs.simulators.iot import (
     valid_readings,
 )
 
-READY_TIMEOUT = 20.0
-LAND_TIMEOUT = 20.0
+READY_TIMEOUT = 12.0
+LAND_TIMEOUT = 12.0
 BATCH = 50  # the batch size the batching check asks for
-UPLINK_DELAY = 1.0  # seconds the bridge's packets take to reach a check's own broker
+UPLINK_DELAY = 0.3  # seconds the bridge's packets take to reach a check's own broker
 
 
 @pytest.fixture
@@ -322,7 +322,7 @@ def test_subscribes_as_agreed_and_again_after_a_broker_restart(
     when the broker restarts mid-stream the bridge reconnects, subscribes again, and the
     readings published then land."""
     host, port = own_broker.endpoint.host, own_broker.endpoint.port
-    # What the bridge sends reaches the broker a second late; the broker's answers do not
+    # What the bridge sends reaches the broker UPLINK_DELAY late; the broker's answers do not
     # wait. A READY printed before the SUBACK shows while the broker has no subscription.
     with SlowUplink(host, port, UPLINK_DELAY) as uplink:
         bridge = start_bridge(MQTT_HOST="127.0.0.1", MQTT_PORT=str(uplink.port))
@@ -356,7 +356,7 @@ def _restart_mid_stream(own_broker: LocalBroker, bridge: Program, sandbox, admin
     publish(messages[:half], host, port, qos=1)
     _wait_for(admin, sandbox, early, LAND_TIMEOUT)
     count = len(own_broker.subscriptions())
-    own_broker.restart(down_for=1.0)
+    own_broker.restart(down_for=0.2)
     # Publish once the bridge is back (or has had its chance): a broker keeps nothing for
     # a client that is not subscribed, so readings sent before that are lost to everyone.
     again = _until(lambda: len(own_broker.subscriptions()) > count, 20.0)
@@ -472,7 +472,7 @@ def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox
         busy = Fault(503, "unavailable", "restarting", {"Retry-After": "1"}, path="/api/v2/write")
         proxy.fail_next(busy)
         bridge = start_bridge(
-            INFLUXDB_V2_URL=proxy.url, BATCH_SIZE=str(BATCH), FLUSH_INTERVAL_MS="2000"
+            INFLUXDB_V2_URL=proxy.url, BATCH_SIZE=str(BATCH), FLUSH_INTERVAL_MS="700"
         )
         publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
         stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
