@@ -342,14 +342,14 @@ def grade_tasks(
             }
             try:
                 for run in as_completed(runs):
-                    record(*_graded(runs[run], run, todo[runs[run]], served_by))
+                    record(*_graded(runs[run], run, todo[runs[run]], served_by, first_loss))
                     progress.advance(bar)
             except KeyboardInterrupt:
                 console.print("[yellow]interrupted: finishing the gradings under way[/]")
                 pool.shutdown(cancel_futures=True)
                 for run, task in runs.items():
                     if run.done() and not run.cancelled() and task not in entries:
-                        record(*_graded(task, run, todo[task], served_by))
+                        record(*_graded(task, run, todo[task], served_by, first_loss))
                 console.print(f"[yellow]what was graded is in {escape(str(csv_path))}[/]")
                 raise
     return entries, len(todo), reused
@@ -480,7 +480,7 @@ def mutate(
 
 
 def _graded(
-    task: classroom.Task, future: Future, fingerprint: str, served_by: str
+    task: classroom.Task, future: Future, fingerprint: str, served_by: str, first_loss: bool
 ) -> tuple[classroom.Entry, str]:
     """The entry of a finished grading run and pytest's output; a run that raised is one
     that needs a regrade, not the end of the class."""
@@ -490,7 +490,8 @@ def _graded(
         report, output = Report(task.lab, str(task.folder)), f"the grading run failed: {exc!r}"
     report.backend = served_by  # not "external": where the class's own servers ran
     entry = classroom.Entry(task, report, fingerprint)
-    if entry.needs_regrade:
+    lost = any(c.gradable and c.points < c.max_points for c in report.checks)
+    if entry.needs_regrade and not (first_loss and lost):  # --first-loss stops there
         console.print(
             f"[magenta]{escape(task.student)}/{task.lab} needs a regrade: "
             f"see {escape(task.student)}/{task.lab}.log in the reports[/]"

@@ -26,10 +26,20 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 # Hop-by-hop headers are the proxy's own business on each side (RFC 9110, 7.6.1).
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+class Seen(NamedTuple):
+    """A request as the proxy saw it: the body uncompressed, ``at`` on the monotonic clock."""
+
+    method: str
+    path: str
+    body: bytes
+    at: float
 
 
 @dataclass
@@ -53,9 +63,9 @@ class FaultProxy:
         self._host, self._port = target.hostname or "127.0.0.1", target.port or 80
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
-        # (method, path, body) of each request passed on, and of each answered with a fault
-        self.forwarded: list[tuple[str, str, bytes]] = []
-        self.refused: list[tuple[str, str, bytes]] = []
+        # Each request passed on, and each answered with a fault.
+        self.forwarded: list[Seen] = []
+        self.refused: list[Seen] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -94,7 +104,7 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._fault_for(self.path)
-                seen = (self.command, self.path, self._plain(body))
+                seen = Seen(self.command, self.path, self._plain(body), time.monotonic())
                 if fault is None:
                     proxy.forwarded.append(seen)
                     self._forward(body)

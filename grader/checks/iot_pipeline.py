@@ -30,6 +30,7 @@ from influx_labs.simulators.iot import (
 READY_TIMEOUT = 12.0
 LAND_TIMEOUT = 12.0
 BATCH = 50  # the batch size the batching check asks for
+FLUSH_MS = 2500  # its flush interval: long enough to tell from the client's default (1 s)
 UPLINK_DELAY = 0.3  # seconds the bridge's packets take to reach a check's own broker
 
 
@@ -461,28 +462,31 @@ def test_the_first_and_last_storable_times_are_readings(start_bridge, sandbox, a
     )
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(4)
 def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox, admin, grade):
-    """Writes go out in batches of BATCH_SIZE, the rest after FLUSH_INTERVAL_MS; a batch the
-    server refuses with 503 and Retry-After is sent again. Seen by a proxy in front of
-    InfluxDB, which refuses the first write."""
+    """Writes go out in batches of BATCH_SIZE, the rest once FLUSH_INTERVAL_MS has passed; a
+    batch the server refuses with 503 and Retry-After is sent again. Seen by a proxy in
+    front of InfluxDB, which refuses the first write."""
     messages = _stream(sandbox, 120)
     expected = valid_readings(messages)
     with FaultProxy(sandbox.url) as proxy:
         busy = Fault(503, "unavailable", "restarting", {"Retry-After": "1"}, path="/api/v2/write")
         proxy.fail_next(busy)
         bridge = start_bridge(
-            INFLUXDB_V2_URL=proxy.url, BATCH_SIZE=str(BATCH), FLUSH_INTERVAL_MS="700"
+            INFLUXDB_V2_URL=proxy.url, BATCH_SIZE=str(BATCH), FLUSH_INTERVAL_MS=str(FLUSH_MS)
         )
         publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
+        published = time.monotonic()
         stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
-        writes = [b for m, path, b in proxy.forwarded if path.startswith("/api/v2/write")]
-        refused = [b for m, path, b in proxy.refused if path.startswith("/api/v2/write")]
+        writes = [r for r in proxy.forwarded if r.path.startswith("/api/v2/write")]
+        refused = [r.body for r in proxy.refused if r.path.startswith("/api/v2/write")]
     # Each batch once, however often it was sent: a retry repeats a refused body.
-    batches = sorted(len(b.splitlines()) for b in dict.fromkeys([*refused, *writes]))
-    want = sorted([BATCH] * (len(expected) // BATCH) + [len(expected) % BATCH])
+    bodies = dict.fromkeys([*refused, *(w.body for w in writes)])
+    batches = sorted(len(body.splitlines()) for body in bodies)
+    rest = len(expected) % BATCH
+    want = sorted([BATCH] * (len(expected) // BATCH) + [rest])
     grade.part(
-        f"writes in batches of BATCH_SIZE ({BATCH}), the rest after FLUSH_INTERVAL_MS",
+        f"writes in batches of BATCH_SIZE ({BATCH})",
         1.5,
         batches == want,
         expected=f"write requests of {want} lines for {len(expected)} readings",
@@ -491,7 +495,17 @@ def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox
         hint="one batching writer for the whole run: WriteOptions(batch_size=..., "
         "flush_interval=...), not a write per message",
     )
-    sent = {line for body in writes for line in body.splitlines()}
+    # The last readings fill no batch: they wait for the interval (the default is 1 s).
+    waited = [round(w.at - published, 1) for w in writes if len(w.body.splitlines()) == rest]
+    grade.part(
+        f"the rest waits for FLUSH_INTERVAL_MS ({FLUSH_MS} ms), then goes",
+        1,
+        len(waited) == 1 and FLUSH_MS / 1000 - 1.0 <= waited[0] <= FLUSH_MS / 1000 + 3.0,
+        expected=f"one request of {rest} lines about {FLUSH_MS / 1000:.1f} s after the stream",
+        found=f"requests of {rest} lines after {waited} s",
+        hint="WriteOptions(flush_interval=int(os.environ['FLUSH_INTERVAL_MS']))",
+    )
+    sent = {line for w in writes for line in w.body.splitlines()}
     lost = [line for body in refused for line in body.splitlines() if line not in sent]
     grade.part(
         "a write refused with 503 and Retry-After is sent again and lands",

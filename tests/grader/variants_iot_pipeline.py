@@ -120,9 +120,9 @@ VARIANTS = [
                 "from influxdb_client.client.write_api import SYNCHRONOUS, WriteOptions\n",
             ),
         ],
-        # Two mistakes in one: no batching, and nothing retries the refused request (the
-        # synchronous write raises in on_message, so that reading is lost).
-        "loses": {"test_batches_as_configured_and_retries_a_refused_write": 3},
+        # Every part: no batches, so no rest waiting for the interval either, and nothing
+        # retries the refused request (the synchronous write raises in on_message).
+        "loses": {"test_batches_as_configured_and_retries_a_refused_write": 4},
     },
     {
         "name": "no_retries",
@@ -133,5 +133,12 @@ VARIANTS = [
         "name": "ts_zero_taken_for_missing",
         "patches": [("or not 0 <= ts <= MAX_TS_MS:", "or not 0 < ts <= MAX_TS_MS:")],
         "loses": {"test_the_first_and_last_storable_times_are_readings": 1},
+    },
+    {
+        "name": "flush_interval_ignored",
+        "patches": [
+            ('                flush_interval=int(env.get("FLUSH_INTERVAL_MS", "1000")),\n', "")
+        ],
+        "loses": {"test_batches_as_configured_and_retries_a_refused_write": 1},
     },
 ]

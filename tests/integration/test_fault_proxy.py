@@ -15,7 +15,7 @@ def test_requests_reach_the_real_server_unchanged(influx):
         refused = requests.get(f"{proxy.url}/api/v2/buckets", timeout=5)  # no token
         assert through.status_code == 200 and through.json() == direct.json()
         assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
-        assert [(m, path) for m, path, _ in proxy.forwarded] == [
+        assert [(r.method, r.path) for r in proxy.forwarded] == [
             ("GET", "/api/v2/buckets"),
             ("GET", "/api/v2/buckets"),
         ]
@@ -29,7 +29,9 @@ def test_a_queued_fault_answers_the_next_request_once(influx):
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "7"
     assert limited.json() == {"code": "too many requests", "message": "slow down"}
     assert after.status_code == 200 and after.json()["status"] == "pass"
-    assert [path for _, path, _ in proxy.forwarded] == ["/health"]  # not the refused one
+    assert [r.path for r in proxy.forwarded] == ["/health"]
+    refused = [(r.method, r.path, r.body) for r in proxy.refused]
+    assert refused == [("POST", "/api/v2/write", b"m v=1")]
 
 
 def _auth(influx) -> dict[str, str]:
