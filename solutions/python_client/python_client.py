@@ -183,10 +183,11 @@ def mean_by_tag(
 ) -> float | None:
     """The mean of `field` over every series where tag `tag` equals `tag_value`, since `start`.
 
-    A `tag` key that is not a plain name raises ValueError. influxdb-client sends `params` as Flux `option` statements, so the query
-    names each one directly (tagValue, not params.tagValue). Values go in as
-    parameters; a tag *key* cannot (Flux indexes records only with literals),
-    so it is checked to be a plain name before it is placed in the query.
+    A `tag` key that is not a plain name raises ValueError. influxdb-client sends
+    `params` as Flux `option` statements, so the query names each one directly
+    (tagValue, not params.tagValue). Values go in as parameters; a tag *key*
+    cannot (Flux indexes records only with literals), so it is checked to be a
+    plain name before it is placed in the query.
     group() merges the series so there is one mean. None when no point matches.
     """
     if not _IDENTIFIER.fullmatch(tag):
