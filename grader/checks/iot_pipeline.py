@@ -240,7 +240,7 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
     )
     # Still at work, not just alive: one more reading, after the stream, must land too.
     last = expected[-1]
-    late = Reading(last.device, last.ts_ms + 1, 20.5, 50.5)
+    late = Reading(last.device, last.ts_ms + 1500, 20.5, 50.5)  # a second of its own
     publish([_message(sandbox, late)], sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
     after = _wait_for(admin, sandbox, stored + 1, 10.0) if stored else 0
     grade.part(
@@ -446,18 +446,19 @@ def test_sigterm_flushes_what_is_buffered(start_bridge, sandbox, admin, grade):
 
 @pytest.mark.points(1)
 def test_the_first_and_last_storable_times_are_readings(start_bridge, sandbox, admin, grade):
-    """ts 0 (1970) and ts 9223372036854 (the last millisecond InfluxDB stores) are valid."""
+    """ts 0 (1970) and ts 9223372036854 (the last millisecond InfluxDB stores) are valid:
+    both are stored (at which time is test_every_valid_message_lands_exactly_once's part)."""
     edges = [Reading("edge-first", 0, 20.5, 40.5), Reading("edge-last", MAX_TS_MS, 21.5, 41.5)]
     bridge = start_bridge()
     publish([_message(sandbox, r) for r in edges], sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
-    stored = _wait_for(admin, sandbox, len(edges), LAND_TIMEOUT)
-    missing, wrong = _compare(edges, _landed(admin, sandbox))
+    _wait_for(admin, sandbox, len(edges), LAND_TIMEOUT)
+    devices = sorted({str(row.get("device")) for row in _landed(admin, sandbox)})
     grade.part(
-        "readings at ts 0 and at ts 9223372036854 land at their own time",
+        "readings at ts 0 and at ts 9223372036854 are stored, not skipped",
         1,
-        stored == len(edges) and not missing and not wrong,
-        expected="both, at 1970-01-01T00:00:00Z and 2262-04-11T23:47:16.854Z",
-        found=f"{stored} stored; not found: {missing}; {_state(bridge)}",
+        devices == ["edge-first", "edge-last"],
+        expected="a point of each: edge-first (ts 0) and edge-last (ts 9223372036854)",
+        found=f"points of {devices}; {_state(bridge)}",
         hint="0 <= ts <= 9223372036854: both ends are inside",
     )
 

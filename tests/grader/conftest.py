@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,3 +53,17 @@ def survivors(marker: str) -> list[psutil.Process]:
     return [
         p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])
     ]
+
+
+def lab_points(lab: str) -> float:
+    """A lab's full marks: the sum of its checks' ``points`` marks."""
+    module = importlib.import_module(f"grader.checks.{lab}")
+    return float(
+        sum(
+            mark.args[0]
+            for name, check in vars(module).items()
+            if name.startswith("test_")
+            for mark in getattr(check, "pytestmark", [])
+            if mark.name == "points"
+        )
+    )

@@ -20,8 +20,13 @@ from grader.cli import EXIT_REGRADE, EXIT_USAGE, external_env
 from grader.labs import LABS
 from influx_labs.services import BrokerEndpoint, Endpoints, InfluxEndpoint
 
-from .conftest import needs_sandbox, patched, survivors
+from .conftest import lab_points, needs_sandbox, patched, survivors
 from .test_robustness import HEALTH_BODY
+
+# Full marks as the gradebook writes them.
+FULL = f"{lab_points('http_api'):.1f}"
+CLIENT = f"{lab_points('python_client'):.1f}"
+BOTH = f"{lab_points('http_api') + lab_points('python_client'):.1f}"
 
 GRADER = str(Path(sys.executable).parent / "grader")
 LAB = LABS["http_api"]
@@ -73,14 +78,14 @@ def test_a_class_gets_one_trustworthy_row_per_student(endpoints: Endpoints, tmp_
     checks = [c.removeprefix("http_api/") for c in header[len(FIXED) + 1 :]]
     assert header[: len(FIXED) + 1] == [*FIXED, "http_api"]
     assert len(checks) == 6 and "test_health" in checks
-    assert {r["max_score"] for r in rows.values()} == {"22.0"}
+    assert {r["max_score"] for r in rows.values()} == {FULL}
     assert {r["needs_regrade"] for r in rows.values()} == {"no"}
-    assert rows["ada"]["score"] == rows["ada"]["http_api"] == "22.0"
+    assert rows["ada"]["score"] == rows["ada"]["http_api"] == FULL
     assert rows["bob"]["score"] == rows["cy"]["score"] == "0.0"
     # The hanging health() was stopped after --call-timeout and cost only its own check.
     health = float(rows["ada"]["http_api/test_health"])
     assert rows["dee"]["http_api/test_health"] == "0.0"
-    assert float(rows["dee"]["score"]) == 22.0 - health
+    assert float(rows["dee"]["score"]) == lab_points("http_api") - health
 
     for student, row in rows.items():
         report = json.loads((reports / student / "http_api.json").read_text())
@@ -100,7 +105,8 @@ def test_a_class_gets_one_trustworthy_row_per_student(endpoints: Endpoints, tmp_
         ("0", "0"), ("6", "0"), ("6", "0"), ("1", "0"),
     ]  # fmt: skip
     summary = (reports / "summary.md").read_text()
-    assert "## http_api (out of 22)" in summary and "| test_health | 1 | 3/4 |" in summary
+    assert f"## http_api (out of {lab_points('http_api'):g})" in summary
+    assert "| test_health | 1 | 3/4 |" in summary
     assert "4 graded now, 0 reused" in result.stdout
 
 
@@ -134,13 +140,13 @@ def test_a_nested_class_grades_every_lab_in_parallel(endpoints: Endpoints, tmp_p
     assert header[:http_at] == FIXED
     assert [c.split("/")[0] for c in header[http_at + 1 : client_at]] == ["http_api"] * 6
     assert [c.split("/")[0] for c in header[client_at + 1 :]] == ["python_client"] * 8
-    assert {r["max_score"] for r in rows.values()} == {"44.0"}
+    assert {r["max_score"] for r in rows.values()} == {BOTH}
     assert {r["needs_regrade"] for r in rows.values()} == {"no"}
     ada = rows["ada"]
-    assert (ada["score"], ada["http_api"], ada["python_client"]) == ("44.0", "22.0", "22.0")
+    assert (ada["score"], ada["http_api"], ada["python_client"]) == (BOTH, FULL, CLIENT)
     assert {rows["bob"][c] for c in header[http_at:]} == {"0.0"}
     # cy's missing lab: 0 points on each of its checks, and nothing to regrade.
-    assert rows["cy"]["score"] == rows["cy"]["http_api"] == "22.0"
+    assert rows["cy"]["score"] == rows["cy"]["http_api"] == FULL
     assert {rows["cy"][c] for c in header[client_at:]} == {"0.0"}
 
     reports = tmp_path / "gradebook-reports"  # beside the CSV, named after it
@@ -152,7 +158,8 @@ def test_a_nested_class_grades_every_lab_in_parallel(endpoints: Endpoints, tmp_p
     }  # fmt: skip
     suites = [s.get("name") for s in ET.parse(reports / "junit.xml").iter("testsuite")]
     assert len(suites) == 6 and "cy/python_client" in suites
-    assert "## python_client (out of 22)" in (reports / "summary.md").read_text()
+    summary = (reports / "summary.md").read_text()
+    assert f"## python_client (out of {lab_points('python_client'):g})" in summary
 
 
 @needs_sandbox
@@ -179,7 +186,7 @@ def test_a_rerun_reuses_what_is_unchanged_and_grades_what_changed(
     assert changed.returncode == 0, changed.stdout + changed.stderr
     assert "1 graded now, 4 reused" in changed.stdout
     _, rows = _gradebook(gradebook)
-    assert rows["bob"]["http_api"] == "22.0" and rows["bob"]["score"] == "22.0"
+    assert rows["bob"]["http_api"] == FULL and rows["bob"]["score"] == FULL
     before = graded.splitlines()
     after = gradebook.read_text().splitlines()
     assert [line for line in after if not line.startswith("bob,")] == [
@@ -279,7 +286,7 @@ def test_killing_the_class_loses_nothing_graded_and_a_rerun_continues(
         """The students whose row holds a score (each report is saved just before)."""
         if not gradebook.exists():
             return set()
-        return {s for s, row in _gradebook(gradebook)[1].items() if row["score"] == "22.0"}
+        return {s for s, row in _gradebook(gradebook)[1].items() if row["score"] == FULL}
 
     deadline = time.monotonic() + 120
     while not graded() and time.monotonic() < deadline:
@@ -296,4 +303,4 @@ def test_killing_the_class_loses_nothing_graded_and_a_rerun_continues(
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{4 - len(done)} graded now, {len(done)} reused" in again.stdout
     _, rows = _gradebook(gradebook)
-    assert {row["score"] for row in rows.values()} == {"22.0"} and len(rows) == 4
+    assert {row["score"] for row in rows.values()} == {FULL} and len(rows) == 4

@@ -18,8 +18,11 @@ from grader.labs import LABS, REPO_ROOT
 from grader.results import Outcome
 from influx_labs.services import Endpoints
 
-from .conftest import needs_sandbox, patched, survivors
+from .conftest import lab_points, needs_sandbox, patched, survivors
 from .test_robustness import HEALTH_BODY
+
+# Full marks as the gradebook writes them.
+FULL = f"{lab_points('http_api'):.1f}"
 
 pytestmark = needs_sandbox
 
@@ -69,7 +72,8 @@ def test_a_contained_submission_cannot_forge_its_report_or_rewrite_the_grader(
     )
     assert _sha(PLUGIN) == before
     assert len(report.checks) == 6, output  # every check ran and reported, once
-    assert report.score == 0 and report.max_score == 22 and not report.infra_errors
+    assert report.score == 0 and report.max_score == lab_points("http_api")
+    assert not report.infra_errors
     assert report.isolation.startswith("bubblewrap sandbox")
 
 
@@ -82,9 +86,7 @@ def test_a_run_killed_after_its_first_check_is_never_full_marks(
         "    psutil.Process(os.getppid()).parent().kill()  # the call server's parent: pytest\n"
     )
     source = (LAB.solution / "http_api.py").read_text()
-    first_line = (
-        '    """GET /api/v2/buckets for our org: the bucket names (system buckets included)."""\n'
-    )
+    first_line = "    names: list[str] = []\n"  # in list_buckets()
     (tmp_path / "http_api.py").write_text(
         patched(source, [(first_line, first_line + "    import os\n" + kill_pytest)])
     )
@@ -146,6 +148,7 @@ def test_a_hostile_student_between_two_good_ones_changes_nothing_but_its_own_row
     assert all(v.read_bytes() == data for v, data in before.items())
     assert survivors(marker) == []
     rows = {row["student"]: row for row in csv.DictReader(written.decode().splitlines())}
-    assert rows["ada"]["score"] == rows["zed"]["score"] == "22.0"
+    assert rows["ada"]["score"] == rows["zed"]["score"] == FULL
     assert rows["mallory"]["http_api/test_health"] == "0.0"
-    assert float(rows["mallory"]["score"]) < 22 and rows["mallory"]["needs_regrade"] == "no"
+    assert float(rows["mallory"]["score"]) < lab_points("http_api")
+    assert rows["mallory"]["needs_regrade"] == "no"
