@@ -117,11 +117,7 @@ def _javascript(example: Example, run: PageRun) -> str:
 RUNNERS = {"python": _python, "flux": _flux, "bash": _bash, "javascript": _javascript}
 
 
-# A page's examples share state and run in order: one worker runs a whole page (loadgroup).
-@pytest.mark.parametrize(
-    "example",
-    [pytest.param(e, id=e.id, marks=pytest.mark.xdist_group(e.page)) for e in EXAMPLES],
-)
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
 def test_example(example: Example, pages, monkeypatch):
     if example.mode == "skip":
         assert example.reason, f"{example.id}: a skipped example must say why"
