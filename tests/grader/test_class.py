@@ -25,7 +25,7 @@ from .test_robustness import HEALTH_BODY
 
 # Full marks as the gradebook writes them.
 FULL = f"{lab_points('http_api'):.1f}"
-CLIENT = f"{lab_points('python_client'):.1f}"
+CLIENT_FULL = f"{lab_points('python_client'):.1f}"
 BOTH = f"{lab_points('http_api') + lab_points('python_client'):.1f}"
 
 GRADER = str(Path(sys.executable).parent / "grader")
@@ -143,7 +143,7 @@ def test_a_nested_class_grades_every_lab_in_parallel(endpoints: Endpoints, tmp_p
     assert {r["max_score"] for r in rows.values()} == {BOTH}
     assert {r["needs_regrade"] for r in rows.values()} == {"no"}
     ada = rows["ada"]
-    assert (ada["score"], ada["http_api"], ada["python_client"]) == (BOTH, FULL, CLIENT)
+    assert (ada["score"], ada["http_api"], ada["python_client"]) == (BOTH, FULL, CLIENT_FULL)
     assert {rows["bob"][c] for c in header[http_at:]} == {"0.0"}
     # cy's missing lab: 0 points on each of its checks, and nothing to regrade.
     assert rows["cy"]["score"] == rows["cy"]["http_api"] == FULL
