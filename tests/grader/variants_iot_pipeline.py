@@ -54,9 +54,11 @@ VARIANTS = [
                 "",
             )
         ],
+        # Killed by SIGTERM, it never prints its counts: each check that reads them.
         "loses": {
             "test_sigterm_flushes_what_is_buffered": 4,
             "test_malformed_messages_are_skipped_and_counted": 2,
+            "test_only_the_contract_topics_are_consumed": 0.5,
         },
     },
     {
