@@ -490,7 +490,7 @@ def _graded(
         report, output = Report(task.lab, str(task.folder)), f"the grading run failed: {exc!r}"
     report.backend = served_by  # not "external": where the class's own servers ran
     entry = classroom.Entry(task, report, fingerprint)
-    lost = any(c.gradable and c.points < c.max_points for c in report.checks)
+    lost = any(c.lost_points for c in report.checks)
     if entry.needs_regrade and not (first_loss and lost):  # --first-loss stops there
         console.print(
             f"[magenta]{escape(task.student)}/{task.lab} needs a regrade: "

@@ -262,7 +262,7 @@ def load_equivalents(lab: str, path: Path = EQUIVALENTS) -> list[Equivalent]:
 def verdict(entry: Entry) -> str:
     """killed (a point lost), survived (full marks) or unknown (an infrastructure error)."""
     report = entry.report
-    if any(c.gradable and c.points < c.max_points for c in report.checks):
+    if any(c.lost_points for c in report.checks):
         return "killed"
     if not report.checks or report.infra_errors:
         return "unknown"
@@ -290,7 +290,7 @@ def outcomes(mutants: list[Mutant], entries: dict[str, Entry], lab: str) -> list
     for mutant in mutants:
         entry = entries[mutant.id]
         found = verdict(entry)
-        killers = [c.check for c in entry.report.checks if c.gradable and c.points < c.max_points]
+        killers = [c.check for c in entry.report.checks if c.lost_points]
         why = equivalents.get(mutant.key, "")
         if found == "survived" and why:
             found = "equivalent"

@@ -55,6 +55,11 @@ class CheckResult:
     def gradable(self) -> bool:
         return self.outcome != Outcome.INFRA_ERROR
 
+    @property
+    def lost_points(self) -> bool:
+        """Graded, and short of full marks: the student's doing, not the services'."""
+        return self.gradable and self.points < self.max_points
+
     def score(self, failure: str | None = None) -> None:
         """Points, outcome and feedback from the parts and the check's own failure, if any.
 
