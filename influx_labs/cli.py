@@ -20,6 +20,7 @@ from .services import ServiceError, choose_backend
 from .services.external import settings_endpoints
 from .services.native import NativeStack, detached_state, stop_detached
 from .settings import REPO_ROOT, Settings, env_file, load_settings, write_env_file
+from .versions import GRAFANA_IMAGE
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
@@ -48,13 +49,13 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _show(settings: Settings, backend: str) -> None:
+def _show(settings: Settings, backend: str, grafana: bool = False) -> None:
     table = Table(title=f"lab services ({backend})", show_header=False)
     table.add_row("InfluxDB", settings.influx_url)
     table.add_row("org / bucket", f"{settings.influx_org} / {settings.influx_bucket}")
     table.add_row("token", settings.influx_token.get_secret_value())
     table.add_row("MQTT broker", f"{settings.mqtt_host}:{settings.mqtt_port}")
-    if backend == "docker":
+    if grafana:
         table.add_row("Grafana", f"http://127.0.0.1:{settings.grafana_port}")
     console.print(table)
     console.print(
@@ -64,12 +65,27 @@ def _show(settings: Settings, backend: str) -> None:
 
 
 def _compose(*args: str) -> int:
+    """``docker compose`` on the course's file and settings (COMPOSE_PROJECT_NAME is honoured)."""
     if shutil.which("docker") is None:
         _fail("the docker command is not installed")
     return subprocess.call(
         ["docker", "compose", "--env-file", str(env_file()), "-f", str(COMPOSE_FILE), *args],
         cwd=REPO_ROOT,
     )
+
+
+def _grafana_image_available() -> bool:
+    """Whether the engine has Grafana's pinned image or can pull it (not on offline machines)."""
+    for command in (["image", "inspect"], ["pull", "--quiet"]):
+        try:
+            found = subprocess.run(
+                ["docker", *command, GRAFANA_IMAGE], capture_output=True, timeout=300
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        if found.returncode == 0:
+            return True
+    return False
 
 
 @app.command("init-env")
@@ -94,9 +110,16 @@ def up(
     except ServiceError as exc:
         _fail(str(exc))
     if chosen == "docker":
-        if _compose("up", "--detach", "--wait") != 0:
+        grafana = _grafana_image_available()
+        if not grafana:
+            console.print(
+                f"[yellow]{GRAFANA_IMAGE} cannot be had here (no registry answers): "
+                "starting InfluxDB and Mosquitto without Grafana[/]"
+            )
+        profile = ["--profile", "grafana"] if grafana else []
+        if _compose(*profile, "up", "--detach", "--wait") != 0:
             _fail("docker compose up failed; see its output above (`docker compose logs`)")
-        _show(settings, "docker")
+        _show(settings, "docker", grafana=grafana)
         return
     if detached_state(native_dir()):
         console.print("the native stack is already running")
@@ -142,7 +165,7 @@ def down(
         except ServiceError:
             docker_running = False
         if docker_running:
-            _compose("down", *(["--volumes"] if volumes else []))
+            _compose("--profile", "grafana", "down", *(["--volumes"] if volumes else []))
         else:
             console.print("nothing to stop")
 

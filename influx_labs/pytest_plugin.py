@@ -11,6 +11,7 @@ environment with influx-labs installed gets them:
 Where no backend can run, tests that use these fixtures are skipped with the
 reason, unless ``INFLUX_LABS_REQUIRE_LIVE=1`` (as in CI), which turns that into
 an error: a suite must never look green because its live tests did not run.
+``INFLUX_LABS_REQUIRE_DOCKER=1`` does the same for tests that need a Docker engine.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -43,6 +45,18 @@ def pytest_configure(config: pytest.Config) -> None:
 def live_required() -> bool:
     """Whether a missing live service must fail a test rather than skip it (CI sets it)."""
     return os.environ.get("INFLUX_LABS_REQUIRE_LIVE", "") not in ("", "0", "false")
+
+
+def docker_required() -> bool:
+    """Whether a missing Docker engine (or Compose) must fail a test rather than skip it."""
+    return os.environ.get("INFLUX_LABS_REQUIRE_DOCKER", "") not in ("", "0", "false")
+
+
+def docker_missing(reason: str) -> NoReturn:
+    """Skip a Docker test with the reason, or fail it where Docker is required (CI)."""
+    if docker_required():
+        pytest.fail(f"Docker is required here but: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,16 @@
 """The Docker backend: the pinned images through testcontainers.
 
-Used where a Docker engine answers. Containers get random host ports (bound
-by testcontainers) and are removed on stop; testcontainers' reaper removes
-them even if the caller is killed.
+Used where a Docker engine answers. Containers publish their port on a random
+host port of 127.0.0.1 only (like the Compose file) and are removed, with
+their anonymous volumes, on stop. testcontainers' reaper (Ryuk) also removes
+them if the caller is killed, where its image is present; on machines that
+cannot pull it (no registry) it is turned off and stop() is the only cleanup.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import secrets
 from typing import Any
 
@@ -27,6 +30,67 @@ def docker_available(timeout: float = 3.0) -> bool:
             client.close()
     except Exception:  # any failure to reach an engine means "no"
         return False
+
+
+def _on_loopback(container: Any, port: int | str) -> Any:
+    """Publish ``port`` on a random host port of 127.0.0.1 (testcontainers' own
+    with_bind_ports() takes no address; the Docker SDK takes (address, port))."""
+    container.ports[str(port)] = ("127.0.0.1", None)
+    return container
+
+
+def _engine_shares_this_network() -> bool:
+    """Whether the engine runs in this network namespace, so 127.0.0.1 reaches its ports.
+
+    testcontainers takes any process that looks containerised (a sandbox, a CI
+    runner) for Docker-in-Docker and connects through the bridge's gateway. The
+    engine's default bridge gateway being one of this machine's own addresses
+    says otherwise: then ports go on loopback and are reached on localhost.
+    """
+    import docker
+    import psutil
+    from testcontainers.core.config import ConnectionMode
+    from testcontainers.core.config import testcontainers_config as config
+
+    if config.connection_mode_override is not None or config.tc_host_override:
+        return False  # the user said how to reach the containers
+    client = docker.from_env()
+    try:
+        ipam = client.networks.get("bridge").attrs["IPAM"]["Config"] or []
+        # The engine gives the bridge the subnet's first address unless told otherwise.
+        gateways = {
+            entry.get("Gateway") or str(next(ipaddress.ip_network(entry["Subnet"]).hosts()))
+            for entry in ipam
+        }
+    except (docker.errors.APIError, KeyError, TypeError, ValueError, StopIteration):
+        return False
+    finally:
+        client.close()
+    local = {a.address for addresses in psutil.net_if_addrs().values() for a in addresses}
+    if not gateways & local:
+        return False
+    config.connection_mode_override = ConnectionMode.docker_host
+    return True
+
+
+def _without_an_unreachable_reaper() -> None:
+    """Turn Ryuk off when its image is neither here nor pullable, instead of failing every start."""
+    import docker
+    from testcontainers.core.config import testcontainers_config as config
+
+    if config.ryuk_disabled:
+        return
+    client = docker.from_env()
+    try:
+        try:
+            client.images.get(config.ryuk_image)
+        except docker.errors.ImageNotFound:
+            try:
+                client.images.pull(config.ryuk_image)
+            except docker.errors.APIError:
+                config.ryuk_disabled = True
+    finally:
+        client.close()
 
 
 class DockerStack(Stack):
@@ -56,12 +120,15 @@ class DockerStack(Stack):
         self.influx_container: Any = None
         self.mqtt_container: Any = None
         self._endpoints: Endpoints | None = None
+        # Publish on 127.0.0.1 only, as the Compose file does; start() turns it
+        # off where the engine's loopback is not this machine's.
+        self.loopback = True
 
     def influxdb_container(self) -> Any:
         """The configured (not yet started) InfluxDB container."""
         from testcontainers.community.influxdb import InfluxDb2Container
 
-        return InfluxDb2Container(
+        container = InfluxDb2Container(
             image=INFLUXDB_IMAGE,
             init_mode="setup",
             admin_token=self.token,
@@ -72,12 +139,21 @@ class DockerStack(Stack):
             retention=self.retention,
             docker_client_kw=self.docker_client_kw,
         )
+        return _on_loopback(container, 8086) if self.loopback else container
 
     def mosquitto_container(self) -> Any:
         """The configured (not yet started) Mosquitto container (anonymous, port 1883)."""
         from testcontainers.community.mqtt import MosquittoContainer
 
-        return MosquittoContainer(image=MOSQUITTO_IMAGE, docker_client_kw=self.docker_client_kw)
+        class LoopbackMosquitto(MosquittoContainer):  # type: ignore[misc]
+            # start() exposes 1883 on every interface; publish it on loopback instead.
+            def with_exposed_ports(self, *ports: int | str) -> Any:
+                for port in ports:
+                    _on_loopback(self, port)
+                return self
+
+        kind = LoopbackMosquitto if self.loopback else MosquittoContainer
+        return kind(image=MOSQUITTO_IMAGE, docker_client_kw=self.docker_client_kw)
 
     def start(self) -> Endpoints:
         if not docker_available():
@@ -85,19 +161,25 @@ class DockerStack(Stack):
                 "no Docker engine answers (is the daemon running and DOCKER_HOST right?); "
                 "use the native backend instead: --backend native"
             )
-        self.influx_container = self.influxdb_container().start()
+        self.loopback = _engine_shares_this_network()
+        _without_an_unreachable_reaper()
+        # Kept before start(), so that a container that fails its wait is removed too.
+        self.influx_container = self.influxdb_container()
+        self.mqtt_container = self.mosquitto_container()
         try:
-            self.mqtt_container = self.mosquitto_container().start()
+            self.influx_container.start()
+            self.mqtt_container.start()
         except Exception:
             self.stop()
             raise
+        host = "127.0.0.1" if self.loopback else self.influx_container.get_container_host_ip()
         influx = InfluxEndpoint(
-            url=self.influx_container.get_url(), org=self.org, bucket=self.bucket, token=self.token
+            url=f"http://{host}:{self.influx_container.get_exposed_port(8086)}",
+            org=self.org,
+            bucket=self.bucket,
+            token=self.token,
         )
-        broker = BrokerEndpoint(
-            self.mqtt_container.get_container_host_ip(),
-            int(self.mqtt_container.get_exposed_port(1883)),
-        )
+        broker = BrokerEndpoint(host, int(self.mqtt_container.get_exposed_port(1883)))
         self._endpoints = Endpoints(influx, broker, self.backend)
         influx.health()
         return self._endpoints

@@ -41,27 +41,20 @@ def test_docker_influxdb_container_is_pinned_and_onboarded():
         "DOCKER_INFLUXDB_INIT_BUCKET": "b",
         "DOCKER_INFLUXDB_INIT_RETENTION": "1w",
     }
-    assert "8086" in container.ports
+    assert container.ports == {"8086": ("127.0.0.1", None)}
 
 
-def test_docker_mosquitto_container_is_pinned():
+def test_docker_mosquitto_container_is_pinned_and_published_on_loopback():
     container = DockerStack(docker_client_kw=NO_ENGINE).mosquitto_container()
     assert container.image.endswith(MOSQUITTO_IMAGE)
+    container.with_exposed_ports(1883)  # what its start() does
+    assert container.ports == {"1883": ("127.0.0.1", None)}
 
 
 def test_docker_stack_refuses_clearly_without_an_engine(monkeypatch):
     monkeypatch.setattr(services.docker, "docker_available", lambda timeout=3.0: False)
     with pytest.raises(BackendUnavailable, match="no Docker engine answers"):
         DockerStack().start()
-
-
-@pytest.mark.docker
-def test_docker_stack_starts_when_an_engine_answers():
-    if not services.docker_available():
-        pytest.skip("no Docker engine answers on this machine")
-    with DockerStack() as stack:
-        assert stack.endpoints.influx.health()["status"] == "pass"
-        stack.endpoints.mqtt.check()
 
 
 def test_auto_prefers_docker_then_native(monkeypatch):

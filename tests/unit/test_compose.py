@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from influx_labs import settings, versions
+from influx_labs.pytest_plugin import docker_missing
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -216,6 +217,12 @@ def test_every_published_port_is_loopback_only(services: dict[str, Any]) -> None
             else:
                 assert str(port).startswith(f"{LOOPBACK}:"), f"{name}: port {port!r}"
     assert published == len(services), "each service publishes exactly one port"
+
+
+def test_only_grafana_is_optional(services: dict[str, Any]) -> None:
+    # Its image cannot be had everywhere: the rest of the stack must run without it.
+    profiles = {name: service.get("profiles") for name, service in services.items()}
+    assert profiles == {"influxdb": None, "mosquitto": None, "grafana": ["grafana"]}
 
 
 def test_grafana_waits_for_healthy_dependencies(services: dict[str, Any]) -> None:
@@ -465,26 +472,31 @@ def test_init_script_is_an_executable_strict_shell_script() -> None:
 # --- the real Compose parser, where available --------------------------------
 
 
-def _compose_plugin_missing() -> str | None:
-    if shutil.which("docker") is None:
-        return "docker CLI not installed"
+# Compose v2 (the `docker compose` plugin the README uses) and Compose v1.29
+# (Debian's docker-compose): the file must be valid for both.
+COMPOSE_CLIS = {"compose-v2": ["docker", "compose"], "compose-v1": ["docker-compose"]}
+
+
+def _compose_cli_missing(cli: list[str]) -> str | None:
+    if shutil.which(cli[0]) is None:
+        return f"{cli[0]} is not installed"
     try:
-        probe = subprocess.run(
-            ["docker", "compose", "version"], capture_output=True, text=True, timeout=30
-        )
+        probe = subprocess.run([*cli, "version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"docker compose not usable: {exc}"
+        return f"{' '.join(cli)} not usable: {exc}"
     if probe.returncode != 0:
-        return "the docker compose CLI plugin is not installed"
+        return f"{' '.join(cli)} is not installed"
     return None
 
 
+@pytest.mark.parametrize("implementation", sorted(COMPOSE_CLIS))
 def test_docker_compose_config_accepts_the_file(
-    tmp_path: Path, generated_env: dict[str, str]
+    tmp_path: Path, generated_env: dict[str, str], implementation: str
 ) -> None:
-    reason = _compose_plugin_missing()
+    cli = COMPOSE_CLIS[implementation]
+    reason = _compose_cli_missing(cli)
     if reason:
-        pytest.skip(reason)
+        docker_missing(reason)
     shutil.copy2(COMPOSE_FILE, tmp_path / COMPOSE_FILE.name)
     shutil.copytree(DEPLOY, tmp_path / "deploy")
     # Variables from the caller's shell would override .env and hide mistakes.
@@ -493,7 +505,7 @@ def test_docker_compose_config_accepts_the_file(
         for key, value in os.environ.items()
         if key not in generated_env and not key.startswith("COMPOSE_")
     }
-    command = ["docker", "compose", "--project-name", "influx-labs-check", "config", "-q"]
+    command = [*cli, "--project-name", "influx-labs-check", "config", "-q"]
 
     refused = subprocess.run(
         command, cwd=tmp_path, env=clean_env, capture_output=True, text=True, timeout=60

@@ -1,0 +1,76 @@
+"""Tests that need a Docker engine: the Compose stack and the docker backend.
+
+They run the images docker-compose.yml pins (pulled, or rebuilt by
+scripts/build-images.sh where no registry answers). Without an engine they
+are skipped with the reason, or fail where ``INFLUX_LABS_REQUIRE_DOCKER=1``.
+
+The live-service fixtures are redefined here so that tests in this folder get
+a docker-backend stack, whatever ``--backend`` the rest of the session uses.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from influx_labs.pytest_plugin import docker_missing
+from influx_labs.services import DockerStack, Endpoints, docker_available
+from influx_labs.services.base import BrokerEndpoint, InfluxEndpoint
+from influx_labs.versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
+
+pytestmark = pytest.mark.docker
+
+
+def docker_objects() -> dict[str, set[str]]:
+    """Every container, volume and network the engine has, by id or name."""
+    listings = {
+        "containers": ["docker", "ps", "--all", "--quiet", "--no-trunc"],
+        "volumes": ["docker", "volume", "ls", "--quiet"],
+        "networks": ["docker", "network", "ls", "--quiet", "--no-trunc"],
+    }
+    return {
+        kind: set(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split())
+        for kind, cmd in listings.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """An engine that answers and has the pinned images (skip or fail otherwise)."""
+    if not docker_available():
+        docker_missing("no Docker engine answers (start dockerd; CI starts one)")
+    for image in (INFLUXDB_IMAGE, MOSQUITTO_IMAGE):
+        found = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
+        if found.returncode != 0:
+            docker_missing(f"the engine has no {image}: run scripts/build-images.sh")
+
+
+@pytest.fixture(scope="session")
+def lab_stack(docker_engine: None) -> Iterator[DockerStack]:
+    with DockerStack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def endpoints(lab_stack: DockerStack) -> Endpoints:
+    return lab_stack.endpoints
+
+
+@pytest.fixture(scope="session")
+def influx(endpoints: Endpoints) -> InfluxEndpoint:
+    return endpoints.influx
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(endpoints: Endpoints) -> BrokerEndpoint:
+    return endpoints.mqtt
+
+
+@pytest.fixture(scope="session")
+def influx_client(influx: InfluxEndpoint):  # -> InfluxDBClient
+    from influxdb_client import InfluxDBClient
+
+    with InfluxDBClient(url=influx.url, token=influx.token, org=influx.org, timeout=10_000) as c:
+        yield c

@@ -1,0 +1,68 @@
+"""The docker backend (testcontainers) passes the live-service tests the native backend passes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from influx_labs.services import DockerStack
+from influx_labs.versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
+
+# The same test functions as tests/integration, on this folder's docker-backend fixtures.
+from tests.integration.test_native_stack import (  # noqa: F401
+    test_bucket_with_retention_is_created_and_deleted,
+    test_flux_task_runs_on_demand_and_its_output_is_queryable,
+    test_influxdb_is_healthy_and_the_pinned_version,
+    test_mqtt_message_published_is_received_by_a_subscriber,
+    test_written_points_read_back_with_exact_types_and_times,
+)
+
+from .conftest import docker_objects
+
+
+def _inspect(container_id: str) -> dict:
+    out = subprocess.run(
+        ["docker", "inspect", container_id], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)[0]
+
+
+def test_containers_run_the_pinned_images_on_loopback_ports(lab_stack: DockerStack) -> None:
+    for container, image, port in (
+        (lab_stack.influx_container, INFLUXDB_IMAGE, "8086/tcp"),
+        (lab_stack.mqtt_container, MOSQUITTO_IMAGE, "1883/tcp"),
+    ):
+        info = _inspect(container.get_wrapped_container().id)
+        assert info["Config"]["Image"] == image
+        bindings = info["HostConfig"]["PortBindings"]
+        assert list(bindings) == [port]
+        assert [b["HostIp"] for b in bindings[port]] == ["127.0.0.1"]
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_a_stopped_stack_leaves_no_container_volume_or_network() -> None:
+    before = docker_objects()
+    stack = DockerStack()
+    with stack:
+        running = docker_objects()
+        assert len(running["containers"] - before["containers"]) == 2
+        # The influxdb image declares its data and config as volumes.
+        assert running["volumes"] - before["volumes"]
+    assert docker_objects() == before
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_a_container_that_never_gets_ready_is_removed_too(monkeypatch) -> None:
+    before = docker_objects()
+    stack = DockerStack()
+    # An onboarding that cannot succeed: InfluxDB refuses a password under 8 characters,
+    # so the entrypoint's setup fails and /health never answers on the real port.
+    stack.password = "short"
+    from testcontainers.core import config
+
+    monkeypatch.setattr(config.testcontainers_config, "max_tries", 10)
+    with pytest.raises(Exception):  # noqa: B017 - whatever testcontainers raises on a timeout
+        stack.start()
+    assert docker_objects() == before
