@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import secrets
 from typing import Any
 
@@ -52,7 +53,7 @@ def _engine_shares_this_network() -> bool:
     from testcontainers.core.config import ConnectionMode
     from testcontainers.core.config import testcontainers_config as config
 
-    if config.connection_mode_override is not None or config.tc_host_override:
+    if os.environ.get("TESTCONTAINERS_CONNECTION_MODE") or config.tc_host_override:
         return False  # the user said how to reach the containers
     client = docker.from_env()
     try:

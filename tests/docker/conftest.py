@@ -23,17 +23,34 @@ from influx_labs.versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
 pytestmark = pytest.mark.docker
 
 
-def docker_objects() -> dict[str, set[str]]:
-    """Every container, volume and network the engine has, by id or name."""
+# Every container testcontainers starts carries this label (any process, any session).
+TESTCONTAINERS = "org.testcontainers=true"
+
+
+def docker_objects(label: str = TESTCONTAINERS) -> dict[str, set[str]]:
+    """The engine's containers and networks with ``label``, and its dangling volumes.
+
+    Scoped to a label so that other work on the same engine (a developer's own
+    containers) cannot fail a test; a removed container's anonymous volumes
+    have no label, but one left behind shows up as dangling.
+    """
     listings = {
-        "containers": ["docker", "ps", "--all", "--quiet", "--no-trunc"],
-        "volumes": ["docker", "volume", "ls", "--quiet"],
-        "networks": ["docker", "network", "ls", "--quiet", "--no-trunc"],
+        "containers": ["docker", "ps", "--all", "--quiet", "--no-trunc", "--filter"],
+        "networks": ["docker", "network", "ls", "--quiet", "--no-trunc", "--filter"],
     }
-    return {
-        kind: set(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split())
+    found = {
+        kind: set(
+            subprocess.run(
+                [*cmd, f"label={label}"], capture_output=True, text=True, check=True
+            ).stdout.split()
+        )
         for kind, cmd in listings.items()
     }
+    dangling = ["docker", "volume", "ls", "--quiet", "--filter", "dangling=true"]
+    found["volumes"] = set(
+        subprocess.run(dangling, capture_output=True, text=True, check=True).stdout.split()
+    )
+    return found
 
 
 @pytest.fixture(scope="session")

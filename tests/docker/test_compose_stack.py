@@ -69,8 +69,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     env_file.write_text(
         new_env_text(influx_port=free_port(), mqtt_port=free_port(), grafana_port=free_port())
     )
-    before = docker_objects()
     stack = Project(env_file)
+    before = docker_objects(f"com.docker.compose.project={stack.name}")
     up = stack.cli("up", "--backend", "docker")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -79,7 +79,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     finally:
         down = stack.cli("down", "--volumes")
         assert down.returncode == 0, down.stdout + down.stderr
-        assert docker_objects() == before, "down --volumes left something behind"
+        after = docker_objects(f"com.docker.compose.project={stack.name}")
+        assert after == before, "down --volumes left something behind"
 
 
 def test_every_service_is_up_and_healthy(project: Project) -> None:
