@@ -218,14 +218,17 @@ class SlowUplink:
                 if not data:
                     break
                 server.sendall(data)
-        for sock in (server, client):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        _shut(server, client)
 
     def _pipe(self, source: socket.socket, target: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 target.sendall(data)
-        for sock in (source, target):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        _shut(source, target)
+
+
+def _shut(*sockets: socket.socket) -> None:
+    """End both directions of each connection, whichever side ended first."""
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -10,7 +10,23 @@ import pytest
 from influx_labs.services import DockerStack
 from influx_labs.versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
 
-# The same test functions as tests/integration, on this folder's docker-backend fixtures.
+# The same test functions as tests/integration (every one that takes the services from
+# the fixtures rather than starting native servers), on this folder's docker fixtures.
+from tests.integration.test_failures import (  # noqa: F401
+    test_external_backend_reaches_the_running_servers,
+    test_wrong_token_is_rejected_with_a_clear_message,
+)
+from tests.integration.test_fault_proxy import (  # noqa: F401
+    test_a_queued_fault_answers_the_next_request_once,
+    test_requests_reach_the_real_server_unchanged,
+)
+from tests.integration.test_iot_simulator_live import (  # noqa: F401
+    prefix,
+    test_a_full_ack_window_waits_and_loses_nothing,
+    test_cli_publishes_to_the_broker,
+    test_rate_paces_the_sends,
+    test_subscriber_receives_exactly_the_published_stream,
+)
 from tests.integration.test_native_stack import (  # noqa: F401
     test_bucket_with_retention_is_created_and_deleted,
     test_flux_task_runs_on_demand_and_its_output_is_queryable,
