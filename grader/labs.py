@@ -34,6 +34,7 @@ LABS: dict[str, Lab] = {
         Lab("http_api", "The HTTP API with raw requests", "http_api", seconds=2),
         Lab("python_client", "The Python client library", "python_client", seconds=3),
         Lab("iot_pipeline", "An MQTT to InfluxDB bridge", "bridge", seconds=7),
+        Lab("tasks", "Flux tasks: retention tiers, downsampling, anomalies", "tasks", seconds=3),
     )
 }
 

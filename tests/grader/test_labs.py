@@ -91,6 +91,9 @@ def test_buggy_variant_loses_exactly_its_points(lab, variant, grade_folder, tmp_
     lost = {name: full[name] - got for name, got in points(report).items() if got < full[name]}
     assert lost == variant["loses"], {c.check: c.feedback for c in report.checks if c.feedback}
     assert not report.infra_errors
+    # Where stated, the feedback names what went wrong in the student's own terms.
+    if "says" in variant:
+        assert any(variant["says"] in c.feedback for c in report.checks), variant["says"]
     # The same verdict on every run: the checks it fails, graded twice more on their own.
     only = " or ".join(variant["loses"])
     for _ in range(2):
