@@ -143,6 +143,21 @@ def _differences(expected: dict, found: dict, limit: int = 3) -> str:
     return f"{len(wrong)} of {len(expected)} wrong; e.g. " + "; ".join(wrong[:limit])
 
 
+def _grade_aggregates(grade, expected: dict, found: dict, parts: list[tuple]) -> None:
+    """One part per (name, points, aggregates, hint): every expected value of those
+    aggregates (keys end with "<field>_<aggregate>") is found, equal and of the same type."""
+    for name, points, aggregates, hint in parts:
+        want = {k: v for k, v in expected.items() if k[-1].rsplit("_", 1)[1] in aggregates}
+        grade.part(
+            name,
+            points,
+            all(k in found and _close(v, found[k]) for k, v in want.items()),
+            expected=f"{len(want)} values computed from the seeded data",
+            found=_differences(want, found),
+            hint=hint,
+        )
+
+
 def _past_hour(rng: random.Random, hours_ago: tuple[int, int]) -> datetime:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     return now - timedelta(hours=rng.randint(*hours_ago))
@@ -323,26 +338,21 @@ def test_hourly_task_aggregates_each_hour(submission, sandbox, admin, grade):
     ends = {w + HOUR for w in windows}
     shift = HOUR if rows and all(r["time"] in ends for r in rows) else timedelta(0)
     found = {(r["time"] - shift, r["tags"], r["field"]): r["value"] for r in rows}
-    for part, points, names, hint in (
-        ("the means", 2, ("mean",), "mean() of the hour's readings of each series"),
-        (
-            "the minimum and maximum, in the readings' own types",
-            1,
-            ("min", "max"),
-            "min() and max() keep the field's type: humidity stays an integer",
-        ),
-        ("the counts, as integers", 1, ("count",), "count() of each series and hour"),
-    ):
-        want_values = {k: v for k, v in expected.items() if k[2].rsplit("_", 1)[1] in names}
-        got = {k: v for k, v in found.items() if k in want_values}
-        grade.part(
-            part,
-            points,
-            all(k in got and _close(v, got[k]) for k, v in want_values.items()),
-            expected=f"{len(want_values)} values computed from the seeded readings",
-            found=_differences(want_values, got),
-            hint=hint,
-        )
+    _grade_aggregates(
+        grade,
+        expected,
+        found,
+        [
+            ("the means", 2, ("mean",), "mean() of the hour's readings of each series"),
+            (
+                "the minimum and maximum, in the readings' own types",
+                1,
+                ("min", "max"),
+                "min() and max() keep the field's type: humidity stays an integer",
+            ),
+            ("the counts, as integers", 1, ("count",), "count() of each series and hour"),
+        ],
+    )
 
 
 @pytest.mark.points(5)
@@ -403,31 +413,27 @@ def test_daily_task_rolls_up_the_hours(submission, sandbox, admin, grade):
         hint="only measurement climate belongs in the daily tier",
     )
     found = {(r["tags"], r["field"]): r["value"] for r in rows}
-    for part, points_, names, hint in (
-        (
-            "the day's means weigh each hour by its number of readings",
-            2,
-            ("mean",),
-            "sum(hourly mean * hourly count) / sum(hourly count): a mean of the hourly "
-            "means counts an hour of 1 reading as much as one of 60",
-        ),
-        ("the day's minimum and maximum", 1, ("min", "max"), "min of the mins, max of the maxes"),
-        (
-            "the day's counts: every reading of the day",
-            1,
-            ("count",),
-            "the sum of the hourly counts, not the number of hours",
-        ),
-    ):
-        want_values = {k: v for k, v in expected.items() if k[1].rsplit("_", 1)[1] in names}
-        grade.part(
-            part,
-            points_,
-            all(k in found and _close(v, found[k]) for k, v in want_values.items()),
-            expected=f"{len(want_values)} values computed from the seeded hours",
-            found=_differences(want_values, found),
-            hint=hint,
-        )
+    _grade_aggregates(
+        grade,
+        expected,
+        found,
+        [
+            (
+                "the day's means weigh each hour by its number of readings",
+                2,
+                ("mean",),
+                "sum(hourly mean * hourly count) / sum(hourly count): a mean of the hourly "
+                "means counts an hour of 1 reading as much as one of 60",
+            ),
+            ("the day's minimum and maximum", 1, ("min", "max"), "min of mins, max of maxes"),
+            (
+                "the day's counts: every reading of the day",
+                1,
+                ("count",),
+                "the sum of the hourly counts, not the number of hours",
+            ),
+        ],
+    )
 
 
 def _z_scores(values: list[float]) -> list[float]:
