@@ -4,7 +4,7 @@ One native stack serves every run (as `grader class` does), so the figures
 are the grader's own cost: starting pytest, one sandbox per run (reset
 between checks), seeding, the student's calls, checking. Printed: each
 lab's reference solution graded alone (median of --runs), then one student
-with all three labs through `grader class` (its default --jobs).
+with every lab through `grader class` (its default --jobs).
 
     python benchmarks/bench_grading.py [--runs 3]
 
