@@ -17,8 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from influxdb_client import BucketRetentionRules, Point, TaskCreateRequest, WritePrecision
+from influxdb_client import (
+    BucketRetentionRules,
+    InfluxDBClient,
+    Point,
+    TaskCreateRequest,
+    WritePrecision,
+)
 from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
 
 from grader.check import ALL_TIME, NOT_TAGS, CheckFailed, expect, expect_ok, feedback, typed
 from influx_labs.tasks import wait_for_run
@@ -56,22 +63,27 @@ def _write(admin, sandbox, bucket: str, points: list[Point]) -> None:
     )
 
 
-def _task_from(submission, admin, sandbox, function: str, *args: Any):
-    """A task made by the grader from the script the student's function returns."""
+def _task_from(sandbox, submission, function: str, *args: Any):
+    """A task made by the grader from the script the student's function returns.
+
+    It is created with the check's scoped token, never the admin's: a task runs with the
+    rights of the token that made it, and a student's script must reach no other org."""
     flux = expect_ok(submission.call(function, *args))
     expect(isinstance(flux, str), f"{function}() should return the task's Flux script", found=flux)
-    try:
-        return admin.tasks_api().create_task(
-            task_create_request=TaskCreateRequest(flux=flux, org_id=sandbox.org_id, status="active")
-        )
-    except Exception as exc:  # the server's verdict on the script, shown as it is
-        raise CheckFailed(
-            feedback(
-                f"InfluxDB refused the script of {function}() as a task",
-                found=getattr(exc, "body", None) or exc,
-                hint="`import` lines first, then `option task = {name: ..., every: ...}` once",
-            )
-        ) from None
+    request = TaskCreateRequest(flux=flux, org_id=sandbox.org_id, status="active")
+    with InfluxDBClient(url=sandbox.url, token=sandbox.token, org=sandbox.org) as scoped:
+        try:
+            return scoped.tasks_api().create_task(task_create_request=request)
+        except ApiException as exc:
+            if exc.status is None or not 400 <= exc.status < 500:
+                raise  # the server failed: an infrastructure error, not the student's
+            raise CheckFailed(
+                feedback(
+                    f"InfluxDB refused the script of {function}() as a task",
+                    found=exc.body,
+                    hint="`import` lines first, then `option task = {name: ..., every: ...}` once",
+                )
+            ) from None
 
 
 def _run(admin, task, scheduled_for: datetime) -> None:
@@ -302,7 +314,7 @@ def test_hourly_task_aggregates_each_hour(submission, sandbox, admin, grade):
     start = _past_hour(rng, (30, 100))
     # An hour of readings before and after the two hours the task runs for.
     readings = _seed_raw(admin, sandbox, start - HOUR, 4, rng)
-    task = _task_from(submission, admin, sandbox, "hourly_task")
+    task = _task_from(sandbox, submission, "hourly_task")
     windows = (start, start + HOUR)
     for window in windows:
         _run(admin, task, window + HOUR)
@@ -388,7 +400,7 @@ def test_daily_task_rolls_up_the_hours(submission, sandbox, admin, grade):
             .field("temperature_max", 2.0)
         )
     _write(admin, sandbox, HOURLY, points)
-    task = _task_from(submission, admin, sandbox, "daily_task")
+    task = _task_from(sandbox, submission, "daily_task")
     _run(admin, task, day + timedelta(days=1))
 
     expected: dict[tuple, Any] = {}
@@ -492,7 +504,7 @@ def test_anomaly_task_finds_exactly_the_outliers(submission, sandbox, admin, gra
     dry = Point("climate").tag("device", SERIES[0][0]).tag("room", SERIES[0][1])
     points.append(dry.field("humidity", 0).time(window + timedelta(microseconds=500)))
     _write(admin, sandbox, RAW, points)
-    task = _task_from(submission, admin, sandbox, "anomaly_task", threshold)
+    task = _task_from(sandbox, submission, "anomaly_task", threshold)
     _run(admin, task, window + HOUR)
 
     rows = _read(admin, sandbox, ANOMALIES)

@@ -152,3 +152,34 @@ def test_a_hostile_student_between_two_good_ones_changes_nothing_but_its_own_row
     assert rows["mallory"]["http_api/test_health"] == "0.0"
     assert float(rows["mallory"]["score"]) < lab_points("http_api")
     assert rows["mallory"]["needs_regrade"] == "no"
+
+
+def test_a_task_script_reaches_no_other_organization(endpoints: Endpoints, tmp_path: Path):
+    """A task script that reads the class's main organization (by its host, as an attacker
+    who knows the URL would) gets nothing: the run fails and its log says why. The grader
+    makes students' tasks with the check's scoped token, so a task has no more rights
+    than the student's own code."""
+    from influxdb_client import InfluxDBClient, Point
+    from influxdb_client.client.write_api import SYNCHRONOUS
+
+    influx = endpoints.influx
+    marker = f"secret_{uuid.uuid4().hex[:8]}"
+    with InfluxDBClient(url=influx.url, token=influx.token, org=influx.org) as admin:
+        admin.write_api(write_options=SYNCHRONOUS).write(
+            influx.bucket, record=Point(marker).field("v", 1)
+        )
+    hostile = (
+        'option task = {name: "downsample-hourly", every: 1h, offset: 5m}\n'
+        f'from(bucket: "{influx.bucket}", org: "{influx.org}", host: "{influx.url}")\n'
+        "    |> range(start: -1d)\n"
+        f'    |> filter(fn: (r) => r._measurement == "{marker}") |> to(bucket: "hourly")\n'
+    )
+    source = (LABS["tasks"].solution / "tasks.py").read_text()
+    source += f"\n\ndef hourly_task() -> str:\n    return {hostile!r}\n"
+    (tmp_path / "tasks.py").write_text(source)
+    report, output = grade(
+        "tasks", tmp_path, "external", env=external_env(endpoints), extra_args=["-k", "hourly"]
+    )
+    [check] = report.checks
+    assert check.outcome == Outcome.FAILED and not report.infra_errors, output
+    assert "ended 'failed'" in check.feedback, check.feedback
