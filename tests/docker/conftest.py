@@ -4,7 +4,7 @@ They run the images docker-compose.yml pins (pulled, or rebuilt by
 scripts/build-images.sh where no registry answers). Without an engine they
 are skipped with the reason, or fail where ``INFLUX_LABS_REQUIRE_DOCKER=1``.
 
-The live-service fixtures are redefined here so that tests in this folder get
+The live-service fixtures are registered again here so that tests in this folder get
 a docker-backend stack, whatever ``--backend`` the rest of the session uses.
 """
 
@@ -15,9 +15,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from influx_labs.pytest_plugin import docker_missing
-from influx_labs.services import DockerStack, Endpoints, docker_available
-from influx_labs.services.base import BrokerEndpoint, InfluxEndpoint
+# The plugin's fixtures derived from lab_stack, registered again here: these get session
+# caches of their own, built on this folder's docker stack, not the session's.
+from influx_labs.pytest_plugin import (  # noqa: F401
+    docker_missing,
+    endpoints,
+    influx,
+    influx_client,
+    mqtt_broker,
+)
+from influx_labs.services import DockerStack, docker_available
 from influx_labs.versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
 
 pytestmark = pytest.mark.docker
@@ -68,26 +75,3 @@ def docker_engine() -> None:
 def lab_stack(docker_engine: None) -> Iterator[DockerStack]:
     with DockerStack() as stack:
         yield stack
-
-
-@pytest.fixture(scope="session")
-def endpoints(lab_stack: DockerStack) -> Endpoints:
-    return lab_stack.endpoints
-
-
-@pytest.fixture(scope="session")
-def influx(endpoints: Endpoints) -> InfluxEndpoint:
-    return endpoints.influx
-
-
-@pytest.fixture(scope="session")
-def mqtt_broker(endpoints: Endpoints) -> BrokerEndpoint:
-    return endpoints.mqtt
-
-
-@pytest.fixture(scope="session")
-def influx_client(influx: InfluxEndpoint):  # -> InfluxDBClient
-    from influxdb_client import InfluxDBClient
-
-    with InfluxDBClient(url=influx.url, token=influx.token, org=influx.org, timeout=10_000) as c:
-        yield c
