@@ -29,6 +29,8 @@ export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 # the classic builder works with both.
 export DOCKER_BUILDKIT=0
 
+# shellcheck source=scripts/go-module.sh
+. scripts/go-module.sh
 log() { printf '[build-images] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 pinned() {  # pinned NAME: a constant from influx_labs/versions.py
@@ -44,21 +46,13 @@ docker info >/dev/null 2>&1 || die "no Docker engine answers (start dockerd, or 
 mkdir -p "$BIN" "$IMAGES"
 
 go_binary() {  # go_binary MODULE VERSION PACKAGE NAME [LDFLAGS]: build once, print the path
-  local module=$1 version=$2 package=$3 name=$4 ldflags=${5:-} out dir src
+  local module=$1 version=$2 package=$3 name=$4 ldflags=${5:-} out
   out="$BIN/$name-$version"
   if [ ! -x "$out" ]; then
     command -v go >/dev/null 2>&1 || die "building $name needs Go >= 1.25"
     log "building $name $version from $module"
-    dir=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-    [ -d "$dir" ] || die "the Go module proxy did not serve $module@$version"
-    # A module whose go.mod has exclude/replace lines cannot be built with
-    # `go install mod@version`: build a writable copy as the main module.
-    src=$(mktemp -d "$CACHE/build-$name.XXXXXX")
-    cp -r "$dir/." "$src"
-    chmod -R u+w "$src"
-    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "./$package")
-    mv "$out.tmp" "$out"
-    rm -rf "$src"
+    build_go_module "$module@$version" "$package" "$out" "$ldflags" ||
+      die "the Go module proxy did not serve $module@$version"
   fi
   echo "$out"
 }

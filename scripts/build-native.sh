@@ -26,9 +26,8 @@ INFLUX="$BIN/influx-${INFLUX_CLI_VERSION#v}"
 export GOTOOLCHAIN=local
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
-module_dir() {  # download a module version and print its (read-only) directory
-  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
-}
+# shellcheck source=scripts/go-module.sh
+. "$(dirname "$0")/go-module.sh"
 log() { printf '[build-native] %s\n' "$*" >&2; }
 need() {
   command -v "$1" >/dev/null 2>&1 || { log "missing '$1': $2"; exit 3; }
@@ -88,22 +87,12 @@ build_influx_cli() {
     return
   fi
   need go "install Go >= 1.25 (https://go.dev/doc/install)"
-  local mod src
   log "building the influx CLI $INFLUX_CLI_VERSION"
-  mod=$(module_dir "github.com/influxdata/influx-cli/v2@$INFLUX_CLI_VERSION") || true
-  if [ ! -d "$mod" ]; then
+  if ! build_go_module "github.com/influxdata/influx-cli/v2@$INFLUX_CLI_VERSION" cmd/influx \
+    "$INFLUX" "-X main.version=${INFLUX_CLI_VERSION#v}"; then
     # A convenience for students; the labs and tests need only influxd.
     log "could not download the influx CLI module; continuing without it"
-    return
   fi
-  src="$CACHE/build/influx-cli-src"
-  rm -rf "$src"
-  cp -r "$mod" "$src"
-  chmod -R u+w "$src"
-  (cd "$src" && CGO_ENABLED=0 go build -ldflags "-s -w -X main.version=${INFLUX_CLI_VERSION#v}" \
-    -o "$INFLUX.tmp" ./cmd/influx)
-  mv "$INFLUX.tmp" "$INFLUX"
-  rm -rf "$src"
 }
 
 build_influxd

@@ -66,7 +66,7 @@ def test_a_stopped_stack_leaves_no_container_volume_or_network() -> None:
         running = docker_objects()
         assert len(running["containers"] - before["containers"]) == 2
         # The influxdb image declares its data and config as volumes: two anonymous ones.
-        volumes = [m for m in _inspect(stack.influx_container.get_wrapped_container().id)["Mounts"]]
+        volumes = _inspect(stack.influx_container.get_wrapped_container().id)["Mounts"]
         assert [m["Type"] for m in volumes] == ["volume", "volume"]
     assert docker_objects() == before
     gone = subprocess.run(["docker", "volume", "inspect", *(m["Name"] for m in volumes)])
