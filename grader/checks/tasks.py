@@ -38,9 +38,8 @@ TASK_NAMES = {
     "daily": "downsample-daily",
     "anomalies": "temperature-anomalies",
 }
-SCHEDULE = {"hourly": ("1h", "5m"), "daily": ("1d", "15m"), "anomalies": ("1h", None)}
+SCHEDULE = {"hourly": ("1h", "5m"), "daily": ("1d", "15m")}  # every, offset
 SERIES = (("dev-a", "lab"), ("dev-b", "lab"), ("dev-c", "hall"))
-AGGREGATES = ("mean", "min", "max", "count")
 FIELDS = ("temperature", "humidity")
 HOUR = timedelta(hours=1)
 
@@ -240,8 +239,7 @@ def test_tasks_are_created_on_their_schedule(submission, sandbox, admin, grade):
         expected=f"{sorted(TASK_NAMES.values())}, all active",
         found=[(t.name, t.status) for t in tasks],
     )
-    for kind in ("hourly", "daily"):
-        every, offset = SCHEDULE[kind]
+    for kind, (every, offset) in SCHEDULE.items():
         task = by_name.get(TASK_NAMES[kind])
         grade.part(
             f"the {kind} task runs every {every}, {offset} late",
@@ -279,14 +277,7 @@ def _seed_raw(admin, sandbox, start: datetime, hours: int, rng: random.Random) -
                 "humidity": rng.randint(30, 70),
             }
             readings.append(reading)
-            point = (
-                Point("climate")
-                .tag("device", device)
-                .tag("room", room)
-                .field("temperature", reading["temperature"])
-                .field("humidity", reading["humidity"])
-                .time(when, WritePrecision.NS)
-            )
+            point = _reading(device, room, when, reading["temperature"], reading["humidity"])
             if rng.random() < 0.2:
                 point = point.field("battery", round(rng.uniform(3.0, 4.2), 2))
             points.append(point)
@@ -493,13 +484,13 @@ def test_anomaly_task_finds_exactly_the_outliers(submission, sandbox, admin, gra
         mean, sd = statistics.fmean(values), statistics.stdev(values)
         for second, value in zip(seconds, values, strict=True):
             when = window + timedelta(seconds=second)
-            points.append(_reading(device, room, when, value, rng))
+            points.append(_reading(device, room, when, value, rng.randint(30, 70)))
             z = (value - mean) / sd
             if abs(z) > threshold:
                 expected[(when, _tags(device, room))] = (value, z)
     # The hour before: a spike that only a window wider than the task's would see.
     spike = window - timedelta(minutes=20)
-    points.append(_reading(*SERIES[2], spike, 80.0, rng))
+    points.append(_reading(*SERIES[2], spike, 80.0, rng.randint(30, 70)))
     # A humidity far off its series (anomalies are of temperature only), in a point of its own.
     dry = Point("climate").tag("device", SERIES[0][0]).tag("room", SERIES[0][1])
     points.append(dry.field("humidity", 0).time(window + timedelta(microseconds=500)))
@@ -559,12 +550,13 @@ def _hours(times) -> list[str]:
     return sorted({f"{when:%H:%M}" for when in times})
 
 
-def _reading(device: str, room: str, when: datetime, temperature: float, rng) -> Point:
+def _reading(device: str, room: str, when: datetime, temperature: float, humidity: int) -> Point:
+    """A raw reading as the contract writes it: a float temperature, an integer humidity."""
     return (
         Point("climate")
         .tag("device", device)
         .tag("room", room)
         .field("temperature", float(temperature))
-        .field("humidity", rng.randint(30, 70))
+        .field("humidity", int(humidity))
         .time(when, WritePrecision.NS)
     )
