@@ -19,6 +19,7 @@ import requests
 
 from influx_labs.services.process import free_port
 from influx_labs.settings import REPO_ROOT, new_env_text
+from tests.integration.test_cli import env_values
 
 from .conftest import docker_objects
 
@@ -32,9 +33,8 @@ class Project:
     def __init__(self, env_file: Path) -> None:
         self.name = f"influx-labs-test-{uuid.uuid4().hex[:8]}"
         self.env_file = env_file
-        self.values = dict(
-            line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
-        )
+        self.values = env_values(env_file)
+        self.up_output = ""  # what `influx-labs up` printed
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("INFLUX", "MQTT_"))},
             "INFLUX_LABS_ENV_FILE": str(env_file),
@@ -74,7 +74,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     up = stack.cli("up", "--backend", "docker")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
-        stack.up_output = up.stdout  # type: ignore[attr-defined]
+        stack.up_output = up.stdout
         yield stack
     finally:
         down = stack.cli("down", "--volumes")
@@ -88,7 +88,7 @@ def test_every_service_is_up_and_healthy(project: Project) -> None:
     assert {"influxdb", "mosquitto"} <= set(states)
     if "grafana" not in states:
         # Only where its image cannot be had; up says so instead of failing.
-        assert "without Grafana" in project.up_output  # type: ignore[attr-defined]
+        assert "without Grafana" in project.up_output
     assert all(state == ("running", "healthy") for state in states.values()), states
 
 

@@ -40,12 +40,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, env=env)
 
 
-def _values(env_file: Path) -> dict[str, str]:
+def env_values(env_file: Path) -> dict[str, str]:
+    """The settings an .env file holds."""
     return dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
 
 
 def test_up_status_env_down_round_trip(env_file):
-    values = _values(env_file)
+    values = env_values(env_file)
     up = cli("up", "--backend", "native")
     assert up.returncode == 0, up.stdout + up.stderr
     assert values["INFLUXDB_V2_URL"] in up.stdout
@@ -90,7 +91,7 @@ def test_up_status_env_down_round_trip(env_file):
 
 
 def test_up_refuses_a_busy_port_and_names_its_owner(env_file):
-    port = int(_values(env_file)["INFLUXDB_PORT"])
+    port = int(env_values(env_file)["INFLUXDB_PORT"])
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
         holder.listen()
