@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -29,20 +30,19 @@ SETUP = {
 
 
 @pytest.fixture
-def engine() -> Iterator[docker.DockerClient]:
+def run() -> Iterator[Callable[..., Any]]:
+    """run(image, **options): a detached container, removed with its volumes afterwards."""
     client = docker.from_env()
-    started: list = []
-    client.started = started  # type: ignore[attr-defined]
-    yield client
+    started = []
+
+    def start(image: str, **options: Any):
+        started.append(client.containers.run(image, detach=True, **options))
+        return started[-1]
+
+    yield start
     for container in started:
         container.remove(force=True, v=True)
     client.close()
-
-
-def run(engine: docker.DockerClient, image: str, **kw):
-    container = engine.containers.run(image, detach=True, **kw)
-    engine.started.append(container)  # type: ignore[attr-defined]
-    return container
 
 
 def finished(container, timeout: float = 60) -> tuple[int, str]:
@@ -50,19 +50,18 @@ def finished(container, timeout: float = 60) -> tuple[int, str]:
     return code, container.logs().decode(errors="replace")
 
 
-def test_other_commands_run_as_given(engine) -> None:
-    code, out = finished(run(engine, INFLUXDB_IMAGE, command=["influxd", "version"]))
+def test_other_commands_run_as_given(run) -> None:
+    code, out = finished(run(INFLUXDB_IMAGE, command=["influxd", "version"]))
     assert code == 0 and f"InfluxDB {INFLUXDB_VERSION}" in out
-    code, out = finished(run(engine, MOSQUITTO_IMAGE, command=["mosquitto_sub", "--help"]))
+    code, out = finished(run(MOSQUITTO_IMAGE, command=["mosquitto_sub", "--help"]))
     assert "mosquitto_sub version" in out
 
 
-def test_setup_reads_secret_files_and_influxd_runs_unprivileged(engine, tmp_path: Path) -> None:
+def test_setup_reads_secret_files_and_influxd_runs_unprivileged(run, tmp_path: Path) -> None:
     token, password = secrets.token_hex(16), secrets.token_hex(8)
     (tmp_path / "token").write_text(token)
     (tmp_path / "password").write_text(password)
     container = run(
-        engine,
         INFLUXDB_IMAGE,
         environment={
             **SETUP,
@@ -103,7 +102,7 @@ def test_setup_reads_secret_files_and_influxd_runs_unprivileged(engine, tmp_path
         ({**SETUP, "DOCKER_INFLUXDB_INIT_MODE": "bogus"}, "must be 'setup'"),
     ],
 )
-def test_a_setup_that_cannot_work_stops_with_a_message(engine, environment, message) -> None:
-    code, out = finished(run(engine, INFLUXDB_IMAGE, environment=environment))
+def test_a_setup_that_cannot_work_stops_with_a_message(run, environment, message) -> None:
+    code, out = finished(run(INFLUXDB_IMAGE, environment=environment))
     assert code != 0
     assert message in out
