@@ -230,11 +230,18 @@ def preloadable(module_file: Path) -> list[str]:
     return sorted({n for n in names if n.split(".")[0] in PRELOADABLE})
 
 
-def _sweep() -> None:
-    """Kill every process this one may signal but itself and the namespace's init."""
-    for _ in range(3):
+def _sweep(deadline: float = 10.0) -> None:
+    """Kill every process this one may signal but itself and the namespace's init, and wait
+    until they are gone from the namespace (the reply must not race the kernel's reaping)."""
+    keep = {"1", str(os.getpid())}
+    end = time.monotonic() + deadline
+    while True:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(-1, signal.SIGKILL)
+        left = [p for p in os.listdir("/proc") if p.isdigit() and p not in keep]
+        if not left or time.monotonic() > end:
+            return
+        time.sleep(0.005)
 
 
 def _mount_points() -> set[Path]:
