@@ -16,7 +16,14 @@ import secrets
 from typing import Any
 
 from ..versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
-from .base import BackendUnavailable, BrokerEndpoint, Endpoints, InfluxEndpoint, Stack
+from .base import (
+    BackendUnavailable,
+    BrokerEndpoint,
+    Endpoints,
+    InfluxEndpoint,
+    ServiceError,
+    Stack,
+)
 
 
 def docker_available(timeout: float = 3.0) -> bool:
@@ -31,6 +38,27 @@ def docker_available(timeout: float = 3.0) -> bool:
             client.close()
     except Exception:  # any failure to reach an engine means "no"
         return False
+
+
+def _post_mortem(container: Any, lines: int = 20) -> str:
+    """A container's image, state and last log lines: why it did not start, for the error."""
+    try:
+        wrapped = container.get_wrapped_container()
+    except Exception:
+        wrapped = None
+    if wrapped is None:
+        return f"{container.image}: not created"
+    try:
+        wrapped.reload()
+        state = wrapped.attrs.get("State", {})
+        tail = wrapped.logs(tail=lines).decode(errors="replace").strip()
+    except Exception as exc:  # the engine itself failing is worth reporting too
+        return f"{container.image}: state unknown ({exc})"
+    return (
+        f"{container.image}: {state.get('Status')} (exit code {state.get('ExitCode')}, "
+        f"OOM-killed {state.get('OOMKilled')}{', ' + state['Error'] if state.get('Error') else ''})"
+        f", last log lines:\n{tail}"
+    )
 
 
 def _on_loopback(container: Any, port: int | str) -> Any:
@@ -170,9 +198,12 @@ class DockerStack(Stack):
         try:
             self.influx_container.start()
             self.mqtt_container.start()
-        except Exception:
+        except Exception as exc:
+            report = "; ".join(
+                _post_mortem(c) for c in (self.influx_container, self.mqtt_container)
+            )
             self.stop()
-            raise
+            raise ServiceError(f"a container did not start ({exc}): {report}") from exc
         host = "127.0.0.1" if self.loopback else self.influx_container.get_container_host_ip()
         influx = InfluxEndpoint(
             url=f"http://{host}:{self.influx_container.get_exposed_port(8086)}",
