@@ -70,11 +70,20 @@ def load_settings() -> Settings:
     return Settings(_env_file=env_file())  # type: ignore[call-arg]
 
 
+def secret(nbytes: int = 32) -> str:
+    """A random URL-safe secret that no command line takes for an option: the official
+    influxdb image's entrypoint passes the password as ``--password VALUE``, and a value
+    starting with "-" makes its setup fail."""
+    while (value := secrets.token_urlsafe(nbytes)).startswith("-"):
+        pass
+    return value
+
+
 def new_env_text(
     *, influx_port: int = 8086, mqtt_port: int = 1883, grafana_port: int = 3000
 ) -> str:
     """A complete ``.env`` with fresh random secrets, for Compose and the native stack alike."""
-    token = secrets.token_urlsafe(48)
+    token = secret(48)
     return "\n".join(
         [
             "# Written by `influx-labs init-env`. Secrets are random; keep this file out of git.",
@@ -85,13 +94,13 @@ def new_env_text(
             f"INFLUXDB_V2_TOKEN={token}",
             f"INFLUXDB_PORT={influx_port}",
             "INFLUXDB_ADMIN_USER=admin",
-            f"INFLUXDB_ADMIN_PASSWORD={secrets.token_urlsafe(18)}",
+            f"INFLUXDB_ADMIN_PASSWORD={secret(18)}",
             "INFLUXDB_RETENTION=30d",
             "MQTT_HOST=127.0.0.1",
             f"MQTT_PORT={mqtt_port}",
             f"GRAFANA_PORT={grafana_port}",
             "GRAFANA_ADMIN_USER=admin",
-            f"GRAFANA_ADMIN_PASSWORD={secrets.token_urlsafe(18)}",
+            f"GRAFANA_ADMIN_PASSWORD={secret(18)}",
             "",
         ]
     )

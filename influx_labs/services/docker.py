@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import secrets
 from typing import Any
 
+from ..settings import secret
 from ..versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
 from .base import (
     BackendUnavailable,
@@ -141,9 +141,9 @@ class DockerStack(Stack):
         """``docker_client_kw`` goes to the Docker SDK (e.g. ``base_url``)."""
         self.org = org
         self.bucket = bucket
-        self.token = token or secrets.token_urlsafe(32)
+        self.token = token or secret(32)
         self.username = username
-        self.password = password or secrets.token_urlsafe(16)
+        self.password = password or secret(16)
         self.retention = retention
         self.docker_client_kw = docker_client_kw
         self.influx_container: Any = None

@@ -132,17 +132,19 @@ init_influxd() {
         sleep 1
     done
 
+    # --flag=value, never --flag value: a generated password or token may start with
+    # "-", and the CLI would read it as the next flag.
     local -a setup_args=(--force
-        --username "$DOCKER_INFLUXDB_INIT_USERNAME" --password "$DOCKER_INFLUXDB_INIT_PASSWORD"
-        --org "$DOCKER_INFLUXDB_INIT_ORG" --bucket "$DOCKER_INFLUXDB_INIT_BUCKET"
-        --name "$DOCKER_INFLUXDB_INIT_CLI_CONFIG_NAME")
-    [ -n "${DOCKER_INFLUXDB_INIT_RETENTION:-}" ] && setup_args+=(--retention "$DOCKER_INFLUXDB_INIT_RETENTION")
-    [ -n "${DOCKER_INFLUXDB_INIT_ADMIN_TOKEN:-}" ] && setup_args+=(--token "$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN")
+        "--username=$DOCKER_INFLUXDB_INIT_USERNAME" "--password=$DOCKER_INFLUXDB_INIT_PASSWORD"
+        "--org=$DOCKER_INFLUXDB_INIT_ORG" "--bucket=$DOCKER_INFLUXDB_INIT_BUCKET"
+        "--name=$DOCKER_INFLUXDB_INIT_CLI_CONFIG_NAME")
+    [ -n "${DOCKER_INFLUXDB_INIT_RETENTION:-}" ] && setup_args+=("--retention=$DOCKER_INFLUXDB_INIT_RETENTION")
+    [ -n "${DOCKER_INFLUXDB_INIT_ADMIN_TOKEN:-}" ] && setup_args+=("--token=$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN")
     influx setup "${setup_args[@]}"
 
-    DOCKER_INFLUXDB_INIT_USER_ID=$(influx user list -n "$DOCKER_INFLUXDB_INIT_USERNAME" --hide-headers | cut -f 1)
-    DOCKER_INFLUXDB_INIT_ORG_ID=$(influx org list -n "$DOCKER_INFLUXDB_INIT_ORG" --hide-headers | cut -f 1)
-    DOCKER_INFLUXDB_INIT_BUCKET_ID=$(influx bucket list -n "$DOCKER_INFLUXDB_INIT_BUCKET" --hide-headers | cut -f 1)
+    DOCKER_INFLUXDB_INIT_USER_ID=$(influx user list "--name=$DOCKER_INFLUXDB_INIT_USERNAME" --hide-headers | cut -f 1)
+    DOCKER_INFLUXDB_INIT_ORG_ID=$(influx org list "--name=$DOCKER_INFLUXDB_INIT_ORG" --hide-headers | cut -f 1)
+    DOCKER_INFLUXDB_INIT_BUCKET_ID=$(influx bucket list "--name=$DOCKER_INFLUXDB_INIT_BUCKET" --hide-headers | cut -f 1)
     export DOCKER_INFLUXDB_INIT_USER_ID DOCKER_INFLUXDB_INIT_ORG_ID DOCKER_INFLUXDB_INIT_BUCKET_ID
 
     if [ -d "$USER_SCRIPT_DIR" ]; then

@@ -30,7 +30,7 @@ export INFLUX_ORG
 # A file left over from an earlier database (the data volume was removed but
 # not this one) holds a token that no longer exists: only keep a working one.
 if [ -s "$token_file" ] &&
-    influx bucket list --token "$(cat "$token_file")" --hide-headers >/dev/null 2>&1; then
+    influx bucket list "--token=$(cat "$token_file")" --hide-headers >/dev/null 2>&1; then
     echo "grafana-reader: existing token in $token_file still works, keeping it"
     exit 0
 fi
@@ -38,7 +38,7 @@ fi
 # InfluxDB 2.9 stores tokens hashed: the plaintext is only returned here, at
 # creation, so it has to be captured now. No jq in the image, hence sed.
 created="$(influx auth create \
-    --org "$DOCKER_INFLUXDB_INIT_ORG" \
+    "--org=$DOCKER_INFLUXDB_INIT_ORG" \
     --read-buckets \
     --description grafana-reader \
     --json)"
