@@ -14,7 +14,7 @@ import ipaddress
 import os
 from typing import Any
 
-from ..settings import secret
+from ..settings import REPO_ROOT, secret
 from ..versions import INFLUXDB_IMAGE, MOSQUITTO_IMAGE
 from .base import (
     BackendUnavailable,
@@ -24,6 +24,8 @@ from .base import (
     ServiceError,
     Stack,
 )
+
+MOSQUITTO_CONF = REPO_ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 
 
 def docker_available(timeout: float = 3.0) -> bool:
@@ -197,7 +199,8 @@ class DockerStack(Stack):
         self.mqtt_container = self.mosquitto_container()
         try:
             self.influx_container.start()
-            self.mqtt_container.start()
+            # The stack's own broker configuration (queue limits included), not the module's.
+            self.mqtt_container.start(configfile=str(MOSQUITTO_CONF))
         except Exception as exc:
             report = "; ".join(
                 _post_mortem(c) for c in (self.influx_container, self.mqtt_container)

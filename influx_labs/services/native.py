@@ -14,7 +14,6 @@ import contextlib
 import getpass
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from ..settings import retention_seconds, write_private
+from ..settings import retention_seconds, secret, write_private
 from .base import (
     BrokerEndpoint,
     Endpoints,
@@ -37,6 +36,7 @@ from .binaries import find_influxd, find_mosquitto
 from .process import ManagedProcess, ensure_port_free, free_port, terminate_group
 
 STATE_FILE = "state.json"
+MAX_QUEUED_MESSAGES = 200_000
 TMP_PREFIX = "influx-labs-"
 OWNER_FILE = "owner.pid"
 _PORT_RACE = "address already in use"
@@ -53,6 +53,9 @@ def mosquitto_conf(
         # The labs publish and subscribe without credentials; the broker only
         # listens on loopback.
         "allow_anonymous true",
+        # A slow QoS 1 subscriber's queue: the default (1000) drops most of a burst.
+        # The same bound as deploy/mosquitto/mosquitto.conf, where it is explained.
+        f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         f"persistence {'true' if persistent else 'false'}",
         f"persistence_location {data_dir}/",
         "log_dest stderr",
@@ -118,9 +121,9 @@ class NativeStack(Stack):
         self.mqtt_port = mqtt_port
         self.org = org
         self.bucket = bucket
-        self.token = token or secrets.token_urlsafe(32)
+        self.token = token or secret(32)
         self.username = username
-        self.password = password or secrets.token_urlsafe(16)
+        self.password = password or secret(16)
         self.retention_seconds = retention_seconds(retention)
         self.detached = detached
         self.startup_timeout = startup_timeout

@@ -103,6 +103,21 @@ def test_a_full_ack_window_waits_and_loses_nothing(mqtt_broker, prefix, monkeypa
     assert Counter(received) == _wire(messages)
 
 
+def test_a_burst_waits_for_a_subscriber_that_falls_behind(mqtt_broker, prefix):
+    # The subscriber takes nothing while 5,000 QoS 1 messages are published (a bridge
+    # busy writing): the broker must queue them all. Mosquitto's default queue (1000)
+    # drops the rest; the labs' broker is configured for bursts (max_queued_messages).
+    messages = generate(5, 5000, seed=8, start_ms=START, prefix=prefix)
+    gate = threading.Event()
+    with subscribed(mqtt_broker, prefix) as subscriber:
+        taken = subscriber.client.on_message
+        subscriber.client.on_message = lambda *args: (gate.wait(30), taken(*args))
+        publish(messages, mqtt_broker.host, mqtt_broker.port, qos=1)
+        gate.set()
+        received = subscriber.wait_for(len(messages), timeout=30)
+    assert Counter(received) == _wire(messages)
+
+
 def test_rate_paces_the_sends(mqtt_broker, prefix):
     messages = generate(2, 60, seed=1, start_ms=START, prefix=prefix)
     stats = publish(messages, mqtt_broker.host, mqtt_broker.port, rate=100.0)

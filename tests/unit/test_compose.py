@@ -23,6 +23,7 @@ import yaml
 
 from influx_labs import settings, versions
 from influx_labs.pytest_plugin import docker_missing
+from influx_labs.services.native import MAX_QUEUED_MESSAGES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -448,6 +449,8 @@ def test_mosquitto_listens_and_persists_into_its_volume(services: dict[str, Any]
     assert ["listener", "1883"] in directives
     assert ["persistence", "true"] in directives
     assert ["allow_anonymous", "true"] in directives
+    # The native broker's queue bound (the file explains it).
+    assert ["max_queued_messages", str(MAX_QUEUED_MESSAGES)] in directives
     locations = [d[1] for d in directives if d[0] == "persistence_location"]
     assert len(locations) == 1
     data_target, read_only = _mount_target(services["mosquitto"], "mosquitto-data")
