@@ -159,7 +159,8 @@ recipe_key() {  # recipe_key DIR [VERSIONS...]: what a rebuilt image depends on
 
 ensure_compose
 ensure_image "$INFLUXDB_IMAGE" deploy/images/influxdb \
-  "$(recipe_key deploy/images/influxdb "$INFLUXDB_VERSION" "$INFLUX_CLI_VERSION" "$DASEL_VERSION")" \
+  "$(recipe_key deploy/images/influxdb "$(influxd_ldflags "$INFLUXDB_VERSION")" \
+    "$INFLUX_CLI_VERSION" "$DASEL_VERSION")" \
   influxdb_binaries
 ensure_image "$MOSQUITTO_IMAGE" deploy/images/mosquitto "$(recipe_key deploy/images/mosquitto)"
 log "ready: $INFLUXDB_IMAGE, $MOSQUITTO_IMAGE, $(docker compose version --short 2>/dev/null || echo 'no compose')"

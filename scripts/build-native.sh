@@ -36,11 +36,15 @@ need() {
 mkdir -p "$BIN"
 
 build_influxd() {
-  if [ -x "$INFLUXD" ]; then
+  need go "install Go >= 1.25 (https://go.dev/doc/install)"
+  local ldflags says
+  ldflags=$(influxd_ldflags "$INFLUXD_VERSION")
+  # A cached build counts only if it says what this script would build in.
+  says="InfluxDB v$INFLUXD_VERSION (git: ${ldflags##*main.commit=})"
+  if [ -x "$INFLUXD" ] && "$INFLUXD" version 2>/dev/null | grep -qF "$says"; then
     log "influxd $INFLUXD_VERSION cached: $INFLUXD"
     return
   fi
-  need go "install Go >= 1.25 (https://go.dev/doc/install)"
   need cargo "install Rust with rustup (stable toolchain)"
   need pkg-config "install it: apt-get install pkg-config"
   need cc "install a C compiler: apt-get install build-essential"
@@ -73,7 +77,7 @@ build_influxd() {
   log "building influxd (libflux in Rust, then Go): this takes 20-40 minutes cold"
   go build \
     -tags sqlite_foreign_keys,sqlite_json \
-    -ldflags "-s -w -X main.version=$INFLUXD_VERSION -X main.commit=v$INFLUXD_VERSION" \
+    -ldflags "$ldflags" \
     -o "$INFLUXD.tmp" ./cmd/influxd
   mv "$INFLUXD.tmp" "$INFLUXD"
   cd /

@@ -23,3 +23,12 @@ build_go_module() {  # build_go_module MODULE@VERSION PACKAGE OUT [LDFLAGS]
   mv "$3.tmp" "$3"
   rm -rf "$src"
 }
+
+influxd_ldflags() {  # influxd_ldflags VERSION: the release metadata official builds carry
+  # `influxd version`, /health and X-Influxdb-Version say v2.9.1, with the tag's short
+  # commit (the module proxy records it); clients check that `v` prefix.
+  local commit
+  commit=$(go mod download -json "github.com/influxdata/influxdb/v2@v$1" |
+    sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]\{7\}\).*/\1/p')
+  echo "-s -w -X main.version=v$1 -X main.commit=${commit:-unknown}"
+}

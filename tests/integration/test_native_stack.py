@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import paho.mqtt.client as mqtt
 import psutil
 import pytest
+import requests
 from influxdb_client import BucketRetentionRules, Point, TaskCreateRequest, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -21,7 +22,10 @@ from influx_labs.versions import INFLUXDB_VERSION
 def test_influxdb_is_healthy_and_the_pinned_version(influx):
     health = influx.health()
     assert health["status"] == "pass"
-    assert health["version"].lstrip("v") == INFLUXDB_VERSION
+    # As official releases say it (clients check the `v`), in the body and the ping header.
+    assert health["version"] == f"v{INFLUXDB_VERSION}"
+    ping = requests.get(f"{influx.url}/ping", timeout=5)
+    assert ping.headers["X-Influxdb-Version"] == f"v{INFLUXDB_VERSION}"
 
 
 def test_written_points_read_back_with_exact_types_and_times(influx_client, fresh_bucket):
