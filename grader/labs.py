@@ -35,7 +35,7 @@ LABS: dict[str, Lab] = {
         Lab("python_client", "The Python client library", "python_client", seconds=3),
         Lab("iot_pipeline", "An MQTT to InfluxDB bridge", "bridge", seconds=7),
         Lab("tasks", "Flux tasks: retention tiers, downsampling, anomalies", "tasks", seconds=3),
-        Lab("monitoring", "A monitoring system: metrics, health checks, alerts", "monitor", seconds=20),
+        Lab("monitoring", "A monitoring system: metrics, health, alerts", "monitor", seconds=8),
     )
 }
 
