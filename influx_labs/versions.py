@@ -7,6 +7,8 @@ agree: a lab that passes against one InfluxDB must pass against the other.
 INFLUXDB_VERSION = "2.9.1"
 # The influx-cli commit that influxdb v2.9.1 itself pins (see scripts/build-native.sh).
 INFLUX_CLI_VERSION = "2.7.1-0.20250130214939-76d1c4d9b777"
+# The TCP fault injector the grader puts between a student's code and a server.
+TOXIPROXY_VERSION = "2.5.0"
 
 # Never `influxdb:latest`: that tag moves to InfluxDB 3, which has another API.
 INFLUXDB_IMAGE = f"influxdb:{INFLUXDB_VERSION}"

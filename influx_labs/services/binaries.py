@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..versions import INFLUXDB_VERSION
+from ..versions import INFLUXDB_VERSION, TOXIPROXY_VERSION
 from .base import BinaryNotFound
 
 
@@ -59,6 +59,21 @@ def find_mosquitto() -> Path:
         "mosquitto was not found (looked at $MOSQUITTO_BIN, PATH, /usr/sbin). "
         "Install it with `sudo apt-get install mosquitto` (or your system's package), "
         "or use Docker: `./course up`."
+    )
+
+
+def find_toxiproxy() -> Path:
+    """``$TOXIPROXY_BIN``, then the versioned build cache, then ``toxiproxy-server`` on PATH."""
+    for candidate in (
+        os.environ.get("TOXIPROXY_BIN"),
+        cache_dir() / "bin" / f"toxiproxy-server-{TOXIPROXY_VERSION}",
+        shutil.which("toxiproxy-server"),
+    ):
+        if found := _executable(candidate):
+            return found
+    raise BinaryNotFound(
+        f"toxiproxy-server {TOXIPROXY_VERSION} was not found (looked at $TOXIPROXY_BIN, "
+        f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh` (needs Go)."
     )
 
 
