@@ -6,7 +6,8 @@ Some answers a client must handle never come from an InfluxDB OSS server: a 429 
 InfluxDB Cloud's rate limiter or from a gateway, a 503 with Retry-After from a load
 balancer while the server restarts. A check points the student's code at this proxy
 (``INFLUXDB_V2_URL``): every request is forwarded to the real server unchanged, except
-the ones a check has queued a fault for, which get that answer instead.
+the ones a check has queued a fault for (``fail_next``) and those during an outage
+(``fail_for``), which get that answer instead.
 
 ``SlowUplink``: a TCP relay that delays what a client sends (e.g. to the MQTT broker),
 so that a client acting before the server has answered shows.
@@ -24,6 +25,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import NamedTuple
@@ -53,6 +55,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
     path: str = ""  # only a request whose path starts with this gets the fault
+    # Retry-After as an HTTP-date this many seconds after the moment of answering.
+    retry_date_in: float | None = None
 
 
 class FaultProxy:
@@ -62,6 +66,7 @@ class FaultProxy:
         target = urlsplit(upstream)
         self._host, self._port = target.hostname or "127.0.0.1", target.port or 80
         self._faults: deque[Fault] = deque()
+        self._outage: tuple[float, Fault] | None = None  # (until, fault): every request
         self._lock = threading.Lock()
         # Each request passed on, and each answered with a fault.
         self.forwarded: list[Seen] = []
@@ -78,8 +83,16 @@ class FaultProxy:
         """The next request (to ``fault.path``) gets ``fault``; faults queue in order."""
         self._faults.append(fault)
 
+    def fail_for(self, seconds: float, fault: Fault) -> None:
+        """Every request (to ``fault.path``) gets ``fault`` for the next ``seconds``."""
+        with self._lock:
+            self._outage = (time.monotonic() + seconds, fault)
+
     def _fault_for(self, path: str) -> Fault | None:
         with self._lock:
+            until, fault = self._outage or (0.0, None)
+            if fault and time.monotonic() < until and path.startswith(fault.path):
+                return fault
             if self._faults and path.startswith(self._faults[0].path):
                 return self._faults.popleft()
         return None
@@ -123,6 +136,9 @@ class FaultProxy:
                 error = {"code": fault.code, "message": fault.message}
                 payload = (fault.body or json.dumps(error)).encode()
                 headers = {"Content-Type": "application/json; charset=utf-8", **fault.headers}
+                if fault.retry_date_in is not None:
+                    when = time.time() + fault.retry_date_in
+                    headers["Retry-After"] = formatdate(when, usegmt=True)
                 self.send_response(fault.status)
                 for name, value in headers.items():
                     self.send_header(name, value)

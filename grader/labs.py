@@ -36,6 +36,7 @@ LABS: dict[str, Lab] = {
         Lab("iot_pipeline", "An MQTT to InfluxDB bridge", "bridge", seconds=7),
         Lab("tasks", "Flux tasks: retention tiers, downsampling, anomalies", "tasks", seconds=3),
         Lab("monitoring", "A monitoring system: metrics, health, alerts", "monitor", seconds=8),
+        Lab("resilient_writes", "Resilient writes: batching and retries", "writer", seconds=25),
     )
 }
 

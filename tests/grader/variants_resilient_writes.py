@@ -1,0 +1,130 @@
+"""Realistic mistakes in the resilient_writes lab, and exactly what each must cost."""
+
+VARIANTS = [
+    {
+        "name": "every_error_retried",
+        # "Retry until it works": a 400 or 403 batch is sent again and again.
+        "patches": [
+            (
+                "            if status in REJECT or (status is not None and status not in RETRY "
+                "and status < 500):\n",
+                "            if False:\n",
+            )
+        ],
+        # Its retries take the answers meant for the next batches, the 413 included.
+        "loses": {"test_client_errors_are_not_retried_and_413_splits": 4},
+    },
+    {
+        "name": "retry_after_ignored",
+        "patches": [
+            (
+                'status, wait = answer.status_code, retry_after(answer.headers.get("Retry-After"))',
+                "status, wait = answer.status_code, None",
+            )
+        ],
+        "loses": {"test_retry_after_in_seconds_and_as_a_date": 3},
+    },
+    {
+        "name": "retry_after_read_as_seconds_only",
+        "patches": [
+            (
+                "    try:\n        when = parsedate_to_datetime(value)\n"
+                "    except (TypeError, ValueError):\n        return None\n"
+                "    return max(0.0, when.timestamp() - time.time())\n",
+                "    return None\n",
+            )
+        ],
+        "loses": {"test_retry_after_in_seconds_and_as_a_date": 1.5},
+    },
+    {
+        "name": "a_fixed_pause_between_retries",
+        "patches": [
+            (
+                "time.sleep(wait if wait is not None else self.backoff(retries))",
+                "time.sleep(wait if wait is not None else self.base_delay)",
+            )
+        ],
+        # Its third and fourth waits are below the range too.
+        "loses": {"test_backoff_grows_and_is_capped_without_retry_after": 2},
+    },
+    {
+        "name": "backoff_without_a_cap",
+        "patches": [
+            (
+                "delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))",
+                "delay = self.base_delay * 2 ** (retry - 1)",
+            )
+        ],
+        "loses": {"test_backoff_grows_and_is_capped_without_retry_after": 0.5},
+    },
+    {
+        "name": "a_413_batch_rejected_whole",
+        "patches": [("            if status == 413 and len(batch) > 1:", "            if False:")],
+        "loses": {"test_client_errors_are_not_retried_and_413_splits": 2.5},
+    },
+    {
+        "name": "only_full_batches_until_close",
+        "patches": [
+            (
+                "                    if due <= 0:\n                        break\n"
+                "                    self.changed.wait(due)\n",
+                "                    self.changed.wait()\n",
+            )
+        ],
+        "loses": {"test_batches_by_size_and_flush_interval": 1},
+    },
+    {
+        "name": "dropped_connections_not_retried",
+        "patches": [
+            (
+                "            except (requests.ConnectionError, requests.Timeout):\n"
+                "                status, wait = None, None\n",
+                "            except (requests.ConnectionError, requests.Timeout):\n"
+                '                self._settle("dropped", len(batch))\n'
+                "                return\n",
+            )
+        ],
+        "loses": {"test_network_faults_and_an_outage_lose_nothing": 3},
+    },
+    {
+        "name": "unbounded_buffer",
+        "patches": [
+            (
+                "            if self.queue and len(self.queue) + self.in_flight "
+                ">= self.buffer_limit:\n",
+                "            if False:\n",
+            )
+        ],
+        "loses": {"test_the_buffer_is_bounded_and_keeps_the_newest": 2},
+    },
+    {
+        "name": "a_full_buffer_drops_the_newest",
+        "patches": [
+            (
+                '                self.queue.popleft()\n                self.stats["dropped"] += 1\n'
+                "            self.queue.append((time.monotonic(), line))\n",
+                '                self.stats["dropped"] += 1\n                return\n'
+                "            self.queue.append((time.monotonic(), line))\n",
+            )
+        ],
+        "loses": {"test_the_buffer_is_bounded_and_keeps_the_newest": 2},
+    },
+    {
+        "name": "written_counted_before_the_answer",
+        "patches": [
+            (
+                "        retries = 0\n        while True:\n",
+                "        retries = 0\n"
+                '        self._settle("written", len(batch))\n'
+                "        while True:\n",
+            ),
+            (
+                "            if status is not None and status < 300:\n"
+                '                self._settle("written", len(batch))\n',
+                "            if status is not None and status < 300:\n",
+            ),
+        ],
+        # A batch split after a 413 is counted again for each half; a rejected one too.
+        "loses": {"test_client_errors_are_not_retried_and_413_splits": 1.5},
+    },
+]
