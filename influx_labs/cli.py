@@ -165,7 +165,9 @@ def down(
         except ServiceError:
             docker_running = False
         if docker_running:
-            _compose("--profile", "grafana", "down", *(["--volumes"] if volumes else []))
+            # Every profile: whatever of the stack was started, it stops.
+            profiles = ["--profile", "grafana", "--profile", "faults"]
+            _compose(*profiles, "down", *(["--volumes"] if volumes else []))
         else:
             console.print("nothing to stop")
 

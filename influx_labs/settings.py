@@ -80,7 +80,12 @@ def secret(nbytes: int = 32) -> str:
 
 
 def new_env_text(
-    *, influx_port: int = 8086, mqtt_port: int = 1883, grafana_port: int = 3000
+    *,
+    influx_port: int = 8086,
+    mqtt_port: int = 1883,
+    grafana_port: int = 3000,
+    toxiproxy_port: int = 8474,
+    toxiproxy_influxdb_port: int = 18086,
 ) -> str:
     """A complete ``.env`` with fresh random secrets, for Compose and the native stack alike."""
     token = secret(48)
@@ -101,6 +106,8 @@ def new_env_text(
             f"GRAFANA_PORT={grafana_port}",
             "GRAFANA_ADMIN_USER=admin",
             f"GRAFANA_ADMIN_PASSWORD={secret(18)}",
+            f"TOXIPROXY_PORT={toxiproxy_port}",
+            f"TOXIPROXY_INFLUXDB_PORT={toxiproxy_influxdb_port}",
             "",
         ]
     )

@@ -5,7 +5,7 @@
 # Where a registry answers, the published images are pulled as usual. Where
 # none does, they are rebuilt here from the official images' recipes
 # (deploy/images/*): a Debian bookworm base made with debootstrap and
-# `docker import`, influxd and the influx CLI from scripts/build-native.sh,
+# `docker import`, influxd, the influx CLI and Toxiproxy from scripts/build-native.sh,
 # dasel and Compose v2 built from their Go modules. Every result is cached
 # outside the repository, keyed by the recipe and the versions in it, so a
 # second run on a machine takes seconds.
@@ -40,6 +40,8 @@ pinned() {  # pinned NAME: a constant from influx_labs/versions.py
 INFLUXDB_VERSION=$(pinned INFLUXDB_VERSION)
 INFLUX_CLI_VERSION=$(pinned INFLUX_CLI_VERSION)
 MOSQUITTO_IMAGE=$(pinned MOSQUITTO_IMAGE)
+TOXIPROXY_VERSION=$(pinned TOXIPROXY_VERSION)
+TOXIPROXY_IMAGE="ghcr.io/shopify/toxiproxy:$TOXIPROXY_VERSION"
 INFLUXDB_IMAGE="influxdb:$INFLUXDB_VERSION"
 
 docker info >/dev/null 2>&1 || die "no Docker engine answers (start dockerd, or check DOCKER_HOST)"
@@ -152,6 +154,14 @@ influxdb_binaries() {  # the influxdb recipe's bin/: influxd, influx and dasel
   cp "$(go_binary github.com/tomwright/dasel/v3 "$DASEL_VERSION" cmd/dasel dasel)" "$1/bin/dasel"
 }
 
+toxiproxy_binaries() {  # the toxiproxy recipe's two static binaries, named as upstream's
+  local native
+  native=$(scripts/build-native.sh toxiproxy)
+  [ -x "$native/toxiproxy-server-$TOXIPROXY_VERSION" ] || die "toxiproxy could not be built"
+  cp "$native/toxiproxy-server-$TOXIPROXY_VERSION" "$1/toxiproxy-server-linux-$(go env GOARCH)"
+  cp "$native/toxiproxy-cli-$TOXIPROXY_VERSION" "$1/toxiproxy-cli-linux-$(go env GOARCH)"
+}
+
 recipe_key() {  # recipe_key DIR [VERSIONS...]: what a rebuilt image depends on
   { find "$1" -type f -print0 | sort -z | xargs -0 sha256sum | sed 's/ .*\// /'; echo "${*:2}"; } |
     sha256sum | cut -c1-12
@@ -163,4 +173,6 @@ ensure_image "$INFLUXDB_IMAGE" deploy/images/influxdb \
     "$INFLUX_CLI_VERSION" "$DASEL_VERSION")" \
   influxdb_binaries
 ensure_image "$MOSQUITTO_IMAGE" deploy/images/mosquitto "$(recipe_key deploy/images/mosquitto)"
-log "ready: $INFLUXDB_IMAGE, $MOSQUITTO_IMAGE, $(docker compose version --short 2>/dev/null || echo 'no compose')"
+ensure_image "$TOXIPROXY_IMAGE" deploy/images/toxiproxy \
+  "$(recipe_key deploy/images/toxiproxy "$TOXIPROXY_VERSION")" toxiproxy_binaries
+log "ready: $INFLUXDB_IMAGE, $MOSQUITTO_IMAGE, $TOXIPROXY_IMAGE, $(docker compose version --short 2>/dev/null || echo 'no compose')"

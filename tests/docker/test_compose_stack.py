@@ -66,9 +66,14 @@ class Project:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     env_file = tmp_path_factory.mktemp("compose") / ".env"
-    env_file.write_text(
-        new_env_text(influx_port=free_port(), mqtt_port=free_port(), grafana_port=free_port())
+    ports = (
+        "influx_port",
+        "mqtt_port",
+        "grafana_port",
+        "toxiproxy_port",
+        "toxiproxy_influxdb_port",
     )
+    env_file.write_text(new_env_text(**{name: free_port() for name in ports}))
     stack = Project(env_file)
     before = docker_objects(f"com.docker.compose.project={stack.name}")
     up = stack.cli("up", "--backend", "docker")
@@ -145,3 +150,18 @@ def test_init_script_gave_grafana_a_read_only_token(project: Project) -> None:
     assert write.status_code in (401, 403, 404), write.text
     tokens = requests.get(f"{url}/api/v2/authorizations", headers=reader, timeout=10)
     assert tokens.status_code in (401, 403) or not tokens.json()["authorizations"]
+
+
+def test_the_fault_proxy_starts_on_demand_and_breaks_what_it_is_told(project: Project) -> None:
+    # What a student runs to try the resilience lab's faults on their own stack.
+    project.compose("--profile", "faults", "up", "--detach", "--wait", "toxiproxy")
+    api = f"http://127.0.0.1:{project.values['TOXIPROXY_PORT']}"
+    proxied = f"http://127.0.0.1:{project.values['TOXIPROXY_INFLUXDB_PORT']}/health"
+    assert requests.get(proxied, timeout=10).json()["status"] == "pass"
+    toxic = {"type": "reset_peer", "stream": "upstream", "attributes": {"timeout": 0}}
+    added = requests.post(f"{api}/proxies/influxdb/toxics", json=toxic, timeout=10)
+    assert added.status_code == 200, added.text
+    with pytest.raises(requests.ConnectionError):
+        requests.get(proxied, timeout=10)
+    requests.delete(f"{api}/proxies/influxdb/toxics/reset_peer_upstream", timeout=10)
+    assert requests.get(proxied, timeout=10).json()["status"] == "pass"

@@ -39,6 +39,7 @@ EXPECTED_IMAGES = {
     "influxdb": versions.INFLUXDB_IMAGE,
     "mosquitto": versions.MOSQUITTO_IMAGE,
     "grafana": versions.GRAFANA_IMAGE,
+    "toxiproxy": versions.TOXIPROXY_IMAGE,
 }
 # Variables that hold credentials: Compose must refuse to start without them.
 SECRET_VARS = {"INFLUXDB_V2_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"}
@@ -217,13 +218,20 @@ def test_every_published_port_is_loopback_only(services: dict[str, Any]) -> None
                 assert port.get("host_ip") == LOOPBACK, f"{name}: {port}"
             else:
                 assert str(port).startswith(f"{LOOPBACK}:"), f"{name}: port {port!r}"
-    assert published == len(services), "each service publishes exactly one port"
+    # One port each; Toxiproxy publishes its API and its proxy to InfluxDB.
+    assert published == len(services) + 1
 
 
-def test_only_grafana_is_optional(services: dict[str, Any]) -> None:
-    # Its image cannot be had everywhere: the rest of the stack must run without it.
+def test_only_grafana_and_the_fault_proxy_are_optional(services: dict[str, Any]) -> None:
+    # Grafana's image cannot be had everywhere: the rest of the stack must run without it.
+    # Toxiproxy is for the resilience lab's faults, started on demand.
     profiles = {name: service.get("profiles") for name, service in services.items()}
-    assert profiles == {"influxdb": None, "mosquitto": None, "grafana": ["grafana"]}
+    assert profiles == {
+        "influxdb": None,
+        "mosquitto": None,
+        "grafana": ["grafana"],
+        "toxiproxy": ["faults"],
+    }
 
 
 def test_grafana_waits_for_healthy_dependencies(services: dict[str, Any]) -> None:
@@ -338,7 +346,16 @@ def test_bind_mounts_exist_with_the_right_kind(services: dict[str, Any]) -> None
         "./deploy/mosquitto/mosquitto.conf",
         "./deploy/grafana/provisioning",
         "./deploy/grafana/dashboards",
+        "./deploy/toxiproxy/toxiproxy.json",
     }
+
+
+def test_toxiproxy_proxies_influxdb_on_the_published_port(services: dict[str, Any]) -> None:
+    proxies = json.loads((REPO / "deploy" / "toxiproxy" / "toxiproxy.json").read_text())
+    assert [(p["name"], p["upstream"]) for p in proxies] == [("influxdb", "influxdb:8086")]
+    listen = proxies[0]["listen"].rsplit(":", 1)[1]
+    published = [str(port).rsplit(":", 1)[1] for port in services["toxiproxy"]["ports"]]
+    assert sorted(published) == sorted(["8474", listen])
 
 
 def test_named_volumes_are_declared(compose: dict[str, Any], services: dict[str, Any]) -> None:
