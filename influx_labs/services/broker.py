@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from .base import BrokerEndpoint, ServiceDown, ServiceStartError
+from .base import BrokerEndpoint, ServiceDown
 from .binaries import find_mosquitto
 from .native import mosquitto_conf
 from .process import ManagedProcess, free_port
@@ -51,18 +51,9 @@ class LocalBroker:
         argv = [str(find_mosquitto()), "-c", str(self.conf)]
         self._process = ManagedProcess("mosquitto", argv, self.log, cwd=self.workdir)
         self._process.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            try:
-                self.endpoint.check(timeout=1)
-                return
-            except ServiceDown:
-                if self._process.exit_code() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise ServiceStartError(
-                        f"a private Mosquitto did not start: {self._process.log_tail()}"
-                    ) from None
-                time.sleep(0.05)
+        self._process.wait_ready(
+            lambda: self.endpoint.check(timeout=1), self.startup_timeout, (ServiceDown,)
+        )
 
     def stop(self) -> None:
         if self._process is not None:

@@ -18,11 +18,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-from .base import PortInUse
+from .base import PortInUse, ServiceStartError
 
 _PR_SET_PDEATHSIG = 1
 
@@ -108,6 +109,24 @@ class ManagedProcess:
     def exit_code(self) -> int | None:
         """``None`` while running, else the exit status (negative: killed by that signal)."""
         return self.popen.poll() if self.popen else None
+
+    def wait_ready(
+        self, probe: Callable[[], object], timeout: float, errors: tuple[type[Exception], ...]
+    ) -> None:
+        """Call ``probe`` until it raises none of ``errors``. If the process exits or
+        ``timeout`` passes first, stop it and raise ServiceStartError with its log's end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                probe()
+                return
+            except errors:
+                if self.exit_code() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise ServiceStartError(
+                        f"{self.name} did not start: {self.log_tail()}"
+                    ) from None
+                time.sleep(0.05)
 
     def log_tail(self, lines: int = 15) -> str:
         """The last lines of the process log, for error messages."""

@@ -14,14 +14,13 @@ API: the same server and toxics (``latency``, ``timeout``, ``reset_peer``,
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import requests
 
-from .base import ServiceError, ServiceStartError
+from .base import ServiceError
 from .binaries import find_toxiproxy
 from .process import ManagedProcess, free_port
 
@@ -42,18 +41,11 @@ class Toxiproxy:
         log = Path(self._tmp.name) / "toxiproxy.log"
         self._process = ManagedProcess("toxiproxy", argv, log, cwd=Path(self._tmp.name))
         self._process.start()
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            try:
-                self._http.get(f"{self.api}/version", timeout=1).raise_for_status()
-                return
-            except requests.RequestException:
-                if self._process.exit_code() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise ServiceStartError(
-                        f"toxiproxy did not start: {self._process.log_tail()}"
-                    ) from None
-                time.sleep(0.05)
+        self._process.wait_ready(
+            lambda: self._http.get(f"{self.api}/version", timeout=1).raise_for_status(),
+            self.startup_timeout,
+            (requests.RequestException,),
+        )
 
     def stop(self) -> None:
         if self._process is not None:
