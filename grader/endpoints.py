@@ -6,7 +6,8 @@
 - healthy: 200 after ``delay`` seconds (so a response time in seconds, not milliseconds,
   shows);
 - failing: 500 at once;
-- redirect: 302 to the failing one (a checker that does not follow it records 302);
+- redirect: 302 to a page answering 400, the first status that is not up (a checker
+  that does not follow it records 302);
 - hanging: a socket that accepts connections and never answers;
 - closed: a port nobody listens on (connection refused).
 """
@@ -66,9 +67,11 @@ class HealthEndpoints:
                     self._answer(200, b"ok")
                 elif self.path == "/moved":
                     self.send_response(302)
-                    self.send_header("Location", "/fail")
+                    self.send_header("Location", "/bad")
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                elif self.path == "/bad":
+                    self._answer(400, b"bad request")
                 else:
                     self._answer(500, b"internal error")
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from influxdb_client import Point, WritePrecision
 
-from grader.check import expect, expect_ok, points_of, seed, show_ns, stored, typed
+from grader.check import expect, expect_ok, ns_of, points_of, seed, show_ns, stored, typed
 from grader.endpoints import HealthEndpoints
 from grader.submission import STUDENT_ZONES, Program, Submission
 
-INTERVAL_MS = 1000
+INTERVAL_MS = 1250  # not a whole second: a collector that rounds it shows
 TIMEOUT_MS = 600  # HEALTH_TIMEOUT_MS: the hanging endpoint must cost no more than this
 DELAY = 0.2  # the healthy endpoint's answer time, in seconds
 RUN_SECONDS = 6.0  # from the start of the program to SIGTERM
@@ -41,6 +41,7 @@ class Run:
     exit_code: int | None
     stopped_ns: int  # wall clock, when SIGTERM was sent
     landed_while_running: int  # `system` points stored just before SIGTERM
+    first_seen: dict[int, int]  # a `system` point's time -> when the grader first saw it
     system: list[tuple[int, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     health: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
 
@@ -60,8 +61,8 @@ class Run:
         return last if isinstance(last, dict) else None
 
 
-def _system_count(admin, sandbox) -> int:
-    return len(points_of(stored(admin, sandbox, "system", ("cpu_percent",))))
+def _system_times(admin, sandbox) -> list[int]:
+    return [ns for ns, _ in points_of(stored(admin, sandbox, "system", ("cpu_percent",)))]
 
 
 def _run(submission: Submission, admin, sandbox, urls: dict[str, str]) -> Run:
@@ -74,13 +75,15 @@ def _run(submission: Submission, admin, sandbox, urls: dict[str, str]) -> Run:
             "HEALTH_TIMEOUT_MS": str(TIMEOUT_MS),
         },
     )
+    seen: dict[int, int] = {}
     deadline = time.monotonic() + RUN_SECONDS
     while time.monotonic() < deadline and program.alive():
         time.sleep(0.2)
-    landed = _system_count(admin, sandbox)
+        for ns in _system_times(admin, sandbox):
+            seen.setdefault(ns, time.time_ns())
     stopped = time.time_ns()
     code = program.terminate(STOP_SECONDS)
-    run = Run(program, urls, code, stopped, landed)
+    run = Run(program, urls, code, stopped, len(seen), seen)
     for (ns, tags), fields in sorted(points_of(stored(admin, sandbox, "system")).items()):
         run.system.append((ns, dict(tags), fields))
     for (ns, tags), fields in sorted(points_of(stored(admin, sandbox, "health")).items()):
@@ -118,13 +121,18 @@ def test_cycles_run_on_schedule_until_sigterm(run, grade):
     _expect_cycles(run)
     times = [ns for ns, _, _ in run.system]
     gaps = [round((b - a) / 1e6) for a, b in itertools.pairwise(times)]
+    # A point is stamped with its cycle's start: never later than the grader first saw it.
+    ahead = [ns for ns in times if ns > run.first_seen.get(ns, run.stopped_ns) + 50_000_000]
     grade.part(
         f"a `system` point every INTERVAL_MS ({INTERVAL_MS} ms), without drift",
         2,
-        len(times) >= 3 and all(0.75 * INTERVAL_MS <= g <= 1.25 * INTERVAL_MS for g in gaps),
-        expected=f"points {INTERVAL_MS} ms apart, with a URL that never answers among "
-        f"HEALTH_URLS (HEALTH_TIMEOUT_MS={TIMEOUT_MS})",
-        found=f"{len(times)} points, gaps in ms: {gaps[:10]}",
+        len(times) >= 3
+        and all(0.85 * INTERVAL_MS <= g <= 1.15 * INTERVAL_MS for g in gaps)
+        and not ahead,
+        expected=f"points {INTERVAL_MS} ms apart, each stamped when its cycle started, with "
+        f"a URL that never answers among HEALTH_URLS (HEALTH_TIMEOUT_MS={TIMEOUT_MS})",
+        found=f"{len(times)} points, gaps in ms: {gaps[:10]}"
+        + (f"; {len(ahead)} stamped later than they were stored" if ahead else ""),
         hint="the next cycle starts at first + k x interval: sleeping a whole interval "
         "after each cycle's work delays every cycle by that work",
     )
@@ -237,7 +245,12 @@ def _rate_errors(system: list[tuple[int, dict[str, Any], dict[str, Any]]]) -> li
 @pytest.mark.points(2)
 def test_net_rate(submission, grade):
     """net_rate(previous, current, seconds): bytes per second, None when there is no rate."""
-    cases = {(1000, 4000, 1.5): 2000.0, (0, 0, 2.0): 0.0, (0, 500, 0.5): 1000.0}
+    cases = {
+        (1000, 4000, 1.5): 2000.0,
+        (0, 0, 2.0): 0.0,
+        (0, 500, 0.5): 1000.0,
+        (0, 1000, 3.0): 1000 / 3,
+    }
     got = {args: expect_ok(submission.call("net_rate", *args)) for args in cases}
     grade.part(
         "bytes per second from two readings",
@@ -249,10 +262,10 @@ def test_net_rate(submission, grade):
         found={f"net_rate{a}": got[a] for a in cases},
         hint="(current - previous) / seconds; a counter at 0 is a reading, not a missing one",
     )
-    none = [(None, 5000, 1.0), (5000, 1200, 1.0), (2**32 - 10, 20, 1.0)]
+    none = [(None, 5000, 1.0), (5000, 1200, 1.0), (2**32 - 10, 20, 1.0), (1, 2, 0.0), (1, 2, -1.0)]
     got_none = {args: expect_ok(submission.call("net_rate", *args)) for args in none}
     grade.part(
-        "None for a first reading and for a counter that went down (reset or wrap)",
+        "None for a first reading, a counter that went down (reset or wrap), no time between",
         1,
         all(v is None for v in got_none.values()),
         expected={f"net_rate{a}": None for a in none},
@@ -263,8 +276,8 @@ def test_net_rate(submission, grade):
 
 @pytest.mark.points(5)
 def test_health_checks_record_each_endpoint(run, grade):
-    """A `health` point per URL per cycle: a healthy one, one answering 500, a redirect to
-    it, one that never answers, and a closed port, each recorded as it is."""
+    """A `health` point per URL per cycle: a healthy one, one answering 500, a redirect to a
+    page answering 400, one that never answers, and a closed port, each recorded as it is."""
     _expect_cycles(run)
     urls = run.urls
 
@@ -306,9 +319,9 @@ def test_health_checks_record_each_endpoint(run, grade):
         (
             "redirect",
             1,
-            answered(500, False),
-            "up=false, status_code=500 (it redirects to the failing URL)",
-            "follow redirects and record the final answer",
+            answered(400, False),
+            "up=false, status_code=400 (it redirects to a page answering 400: not below 400)",
+            "follow redirects and record the final answer; up is a status below 400",
         ),
         (
             "hanging",
@@ -355,8 +368,9 @@ def test_health_checks_record_each_endpoint(run, grade):
 THRESHOLD = 80.0
 MINUTE = timedelta(minutes=1)
 ZONE = timezone(timedelta(hours=5, minutes=30))  # the window is given in a non-UTC offset
-# cpu_percent per host, one reading a minute from the start of the window; each series
-# with its own length. web-2 sits exactly at the threshold (not above it).
+# cpu_percent per host, one reading a minute from the start of the window, at a time with
+# microseconds (written with less precision, an alert lands elsewhere); each series with
+# its own length. web-2 sits exactly at the threshold (not above it).
 IN_WINDOW = {
     "web-1": [50.0, 85.0, 90.0, 95.0, 70.0, 60.0, 88.0, 79.0, 81.0],
     "web-2": [80.0, 80.0, 80.5, 80.0, 30.0, 80.0],
@@ -373,15 +387,19 @@ def _alert_seed(start: datetime) -> tuple[list[Point], dict[tuple, tuple[str, fl
     for h, (host, values) in enumerate(IN_WINDOW.items()):
         high = False
         for i, value in enumerate(values):
-            at = start + i * MINUTE + h * timedelta(seconds=7)  # no two hosts at one time
+            # No two hosts at one time: mixing them up in one series shows.
+            at = start + i * MINUTE + h * timedelta(seconds=7, microseconds=123_456)
             points.append(_reading(host, at, value))
             if (value > THRESHOLD) != high:
                 high = not high
-                ns = int(at.timestamp()) * 10**9
-                expected[(host, ns)] = ("alert" if high else "recovered", value)
+                expected[(host, ns_of(at))] = ("alert" if high else "recovered", value)
     for host, outside in OUTSIDE.items():
         points += [_reading(host, start + offset, value) for offset, value in outside]
     return points, expected
+
+
+def _float(value: Any) -> Any:
+    return value if isinstance(value, float) else typed(value)
 
 
 def _reading(host: str, at: datetime, cpu: float) -> Point:
@@ -391,7 +409,7 @@ def _reading(host: str, at: datetime, cpu: float) -> Point:
         .tag("host", host)
         .field("cpu_percent", cpu)
         .field("memory_percent", 97.5)
-        .time(at, WritePrecision.S)
+        .time(at, WritePrecision.NS)
     )
 
 
@@ -410,7 +428,8 @@ def test_alerts_fire_once_per_crossing_and_recover(submission, admin, sandbox, g
     written = expect_ok(result)
     rows = stored(admin, sandbox, "alerts")
     found = {
-        (dict(tags).get("host"), ns): (f.get("state"), f.get("value"), f.get("threshold"))
+        # A threshold stored as an integer (80 == 80.0 in Python) must not pass for a float.
+        (dict(tags).get("host"), ns): (f.get("state"), f.get("value"), _float(f.get("threshold")))
         for (ns, tags), f in points_of(rows).items()
     }
     want = {key: (state, value, THRESHOLD) for key, (state, value) in expected.items()}
