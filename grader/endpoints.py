@@ -24,7 +24,7 @@ from types import TracebackType
 class HealthEndpoints:
     def __init__(self, delay: float = 0.2) -> None:
         self.delay = delay
-        self.hits: dict[str, int] = {}
+        self.hits: dict[str, list[int]] = {}  # path -> when each request came (ns, wall clock)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._hanging = socket.create_server(("127.0.0.1", 0), backlog=128)
@@ -61,7 +61,7 @@ class HealthEndpoints:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                site.hits[self.path] = site.hits.get(self.path, 0) + 1
+                site.hits.setdefault(self.path, []).append(time.time_ns())
                 if self.path == "/ok":
                     time.sleep(site.delay)
                     self._answer(200, b"ok")
