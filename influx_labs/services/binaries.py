@@ -23,21 +23,22 @@ def cache_dir() -> Path:
     return Path(base) / "influx-labs"
 
 
-def _executable(path: Path | str | None) -> Path | None:
-    if path and Path(path).is_file() and os.access(path, os.X_OK):
-        return Path(path)
+def _first(*paths: Path | str | None) -> Path | None:
+    """The first of ``paths`` that is an executable file."""
+    for path in paths:
+        if path and Path(path).is_file() and os.access(path, os.X_OK):
+            return Path(path)
     return None
 
 
 def find_influxd() -> Path:
     """``$INFLUXD_BIN``, then the versioned build cache, then ``influxd`` on PATH."""
-    for candidate in (
+    if found := _first(
         os.environ.get("INFLUXD_BIN"),
         cache_dir() / "bin" / f"influxd-{INFLUXDB_VERSION}",
         shutil.which("influxd"),
     ):
-        if found := _executable(candidate):
-            return found
+        return found
     raise BinaryNotFound(
         f"influxd {INFLUXDB_VERSION} was not found (looked at $INFLUXD_BIN, "
         f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh` "
@@ -47,14 +48,13 @@ def find_influxd() -> Path:
 
 def find_mosquitto() -> Path:
     """``$MOSQUITTO_BIN``, then PATH, then the Debian/Ubuntu package location."""
-    for candidate in (
+    if found := _first(
         os.environ.get("MOSQUITTO_BIN"),
         shutil.which("mosquitto"),
         "/usr/sbin/mosquitto",
         "/usr/local/sbin/mosquitto",
     ):
-        if found := _executable(candidate):
-            return found
+        return found
     raise BinaryNotFound(
         "mosquitto was not found (looked at $MOSQUITTO_BIN, PATH, /usr/sbin). "
         "Install it with `sudo apt-get install mosquitto` (or your system's package), "
@@ -64,13 +64,12 @@ def find_mosquitto() -> Path:
 
 def find_toxiproxy() -> Path:
     """``$TOXIPROXY_BIN``, then the versioned build cache, then ``toxiproxy-server`` on PATH."""
-    for candidate in (
+    if found := _first(
         os.environ.get("TOXIPROXY_BIN"),
         cache_dir() / "bin" / f"toxiproxy-server-{TOXIPROXY_VERSION}",
         shutil.which("toxiproxy-server"),
     ):
-        if found := _executable(candidate):
-            return found
+        return found
     raise BinaryNotFound(
         f"toxiproxy-server {TOXIPROXY_VERSION} was not found (looked at $TOXIPROXY_BIN, "
         f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh` (needs Go)."
