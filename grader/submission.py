@@ -599,6 +599,22 @@ class Program:
         code = self.returncode()
         return "is still running" if code is None else _describe_exit(code)
 
+    def report(self, name: str, how: str = "") -> str:
+        """For feedback: how the program (``name``) is doing, or ``how``, with the end of
+        what it wrote to stderr."""
+        err = self.stderr().strip()
+        tail = f"; its stderr ends with:\n{err[-700:]}" if err else ""
+        return f"the {name} {how or self.describe_exit()}{tail}"
+
+    def last_json(self) -> dict | None:
+        """The JSON object on the program's last non-empty stdout line (its summary)."""
+        lines = [line for line in self.stdout().splitlines() if line.strip()]
+        try:
+            last = json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return None
+        return last if isinstance(last, dict) else None
+
 
 def _first_status_pid(fd: int) -> int:
     """bwrap's first status document names the sandbox's init process (its host pid)."""

@@ -148,22 +148,6 @@ def _wait_for(admin, sandbox: Sandbox, expected: int, timeout: float) -> int:
     return count
 
 
-def _state(program: Program) -> str:
-    """How the bridge is doing, with the end of what it wrote to stderr."""
-    err = program.stderr().strip()
-    tail = f"; its stderr ends with:\n{err[-700:]}" if err else ""
-    return f"the bridge {program.describe_exit()}{tail}"
-
-
-def _stats(program: Program) -> dict | None:
-    lines = [line for line in program.stdout().splitlines() if line.strip()]
-    try:
-        stats = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        return None
-    return stats if isinstance(stats, dict) else None
-
-
 def _schema(admin, sandbox: Sandbox) -> tuple[set[str], set[str]]:
     """The field names and tag keys of measurement `readings`."""
     keys = {}
@@ -209,7 +193,7 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
         2,
         stored == len(expected),
         expected=f"{len(expected)} points in measurement readings",
-        found=f"{stored} points" + ("" if stored else f"; {_state(bridge)}"),
+        found=f"{stored} points" + ("" if stored else f"; {bridge.report('bridge')}"),
         hint="one point per message; a rejected batch or a dropped message shows here",
     )
     fields, tags = _schema(admin, sandbox)
@@ -248,7 +232,7 @@ def test_every_valid_message_lands_exactly_once(start_bridge, sandbox, admin, gr
         0.5,
         bridge.alive() and stored and after == stored + 1,
         expected="one more reading published after the stream lands as well",
-        found=f"{after - stored if stored else 0} landed; {_state(bridge)}",
+        found=f"{after - stored if stored else 0} landed; {bridge.report('bridge')}",
     )
 
 
@@ -285,11 +269,13 @@ def test_only_the_contract_topics_are_consumed(start_bridge, sandbox, admin, gra
         1.5,
         landed and not strays,
         expected=f"only devices of {sandbox.topic_prefix}/+/telemetry",
-        found=f"devices stored: {landed}" if landed else f"nothing stored; {_state(bridge)}",
+        found=f"devices stored: {landed}"
+        if landed
+        else f"nothing stored; {bridge.report('bridge')}",
         hint="subscribe to exactly {prefix}/+/telemetry: '+' is one level, '#' is any number",
     )
     bridge.terminate(10)
-    stats = _stats(bridge)
+    stats = bridge.last_json()
     grade.part(
         "messages on other topics are not counted as received",
         0.5,
@@ -370,7 +356,8 @@ def _restart_mid_stream(own_broker: LocalBroker, bridge: Program, sandbox, admin
         stored == len(expected),
         expected=f"all {len(expected)} readings, {len(expected) - early} of them published "
         "after the restart",
-        found=f"{stored} stored; subscribed again: {'yes' if again else 'no'}; {_state(bridge)}",
+        found=f"{stored} stored; subscribed again: {'yes' if again else 'no'}; "
+        f"{bridge.report('bridge')}",
         hint="subscribe in on_connect, which runs again after every reconnect; paho "
         "reconnects by itself with loop_start() (see reconnect_delay_set)",
     )
@@ -390,12 +377,12 @@ def test_malformed_messages_are_skipped_and_counted(start_bridge, sandbox, admin
         3,
         bridge.alive() and stored == len(expected),
         expected=f"all {len(expected)} valid readings stored, the bridge still running",
-        found=f"{stored} stored; {_state(bridge)}",
+        found=f"{stored} stored; {bridge.report('bridge')}",
         hint="validate before building a point; an exception escaping on_message "
         "stops the MQTT loop",
     )
     code = bridge.terminate(10)
-    stats = _stats(bridge)
+    stats = bridge.last_json()
     grade.part(
         "malformed messages counted",
         1,
@@ -424,7 +411,7 @@ def test_sigterm_flushes_what_is_buffered(start_bridge, sandbox, admin, grade):
     publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
     time.sleep(1.5)  # let the bridge take them off the socket
     early = _count(admin, sandbox)
-    state = _state(bridge)
+    state = bridge.report("bridge")
     code = bridge.terminate(15)
     stored = _count(admin, sandbox)
     grade.part(
@@ -458,7 +445,7 @@ def test_the_first_and_last_storable_times_are_readings(start_bridge, sandbox, a
         1,
         devices == ["edge-first", "edge-last"],
         expected="a point of each: edge-first (ts 0) and edge-last (ts 9223372036854)",
-        found=f"points of {devices}; {_state(bridge)}",
+        found=f"points of {devices}; {bridge.report('bridge')}",
         hint="0 <= ts <= 9223372036854: both ends are inside",
     )
 
@@ -492,7 +479,7 @@ def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox
         batches == want,
         expected=f"write requests of {want} lines for {len(expected)} readings",
         found=f"write requests of {batches[:12]}{'...' if len(batches) > 12 else ''} lines"
-        + ("" if batches else f"; {_state(bridge)}"),
+        + ("" if batches else f"; {bridge.report('bridge')}"),
         hint="one batching writer for the whole run: WriteOptions(batch_size=..., "
         "flush_interval=...), not a write per message",
     )
@@ -515,7 +502,7 @@ def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox
         expected=f"the refused batch sent again; all {len(expected)} readings stored",
         found=f"{len(lost)} refused lines never sent again; {stored} stored"
         if refused
-        else f"no write reached the server; {_state(bridge)}",
+        else f"no write reached the server; {bridge.report('bridge')}",
         hint="WriteOptions(max_retries=..., retry_interval=...): the client waits as "
         "Retry-After says and sends the batch again",
     )

@@ -46,19 +46,8 @@ class Run:
     health: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
 
     def state(self) -> str:
-        err = self.program.stderr().strip()
-        tail = f"; its stderr ends with:\n{err[-700:]}" if err else ""
-        if self.exit_code is None:  # terminate() had to kill it
-            return f"the collector did not exit within {STOP_SECONDS} s of SIGTERM{tail}"
-        return f"the collector {self.program.describe_exit()}{tail}"
-
-    def printed(self) -> dict | None:
-        lines = [line for line in self.program.stdout().splitlines() if line.strip()]
-        try:
-            last = json.loads(lines[-1]) if lines else None
-        except ValueError:
-            return None
-        return last if isinstance(last, dict) else None
+        killed = f"did not exit within {STOP_SECONDS} s of SIGTERM"  # terminate() killed it
+        return self.program.report("collector", killed if self.exit_code is None else "")
 
 
 def _system_times(admin, sandbox) -> list[int]:
@@ -146,7 +135,7 @@ def test_cycles_run_on_schedule_until_sigterm(run, grade):
         hint="a batching writer flushes on its flush_interval; a huge one holds "
         "everything until exit",
     )
-    printed = run.printed()
+    printed = run.program.last_json()
     grade.part(
         "SIGTERM: every point written, the cycles printed, exit status 0",
         1,

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from grader.check import expect, expect_ok, points_of, stored
-from grader.faults import Fault, FaultProxy, Seen
+from grader.faults import Fault, FaultProxy
 from grader.submission import Submission
 from influx_labs.services.toxiproxy import Toxiproxy
 
@@ -42,20 +42,16 @@ def _landed(admin, sandbox) -> dict[int, int]:
     return found
 
 
-def _batches(requests: list[Seen]) -> list[list[int]]:
-    """The seq numbers each write request carried, in the order they came."""
-    return [
-        [int(line.split("seq=")[1].split("i")[0]) for line in r.body.decode().splitlines() if line]
-        for r in requests
-        if r.path.startswith(WRITE)
-    ]
+def _seqs(body: bytes) -> list[int]:
+    """The seq numbers a write request carried, in its order."""
+    return [int(line.split("seq=")[1].split("i")[0]) for line in body.decode().splitlines() if line]
 
 
 def _writes(proxy: FaultProxy) -> list[tuple[float, str, list[int]]]:
     """Every write request, answered or refused, in the order it came: (at, how, seqs)."""
     seen = [(r, "forwarded") for r in proxy.forwarded] + [(r, "refused") for r in proxy.refused]
     seen.sort(key=lambda item: item[0].at)
-    return [(r.at, how, _batches([r])[0]) for r, how in seen if r.path.startswith(WRITE)]
+    return [(r.at, how, _seqs(r.body)) for r, how in seen if r.path.startswith(WRITE)]
 
 
 @pytest.fixture
