@@ -9,6 +9,8 @@ INFLUXDB_VERSION = "2.9.1"
 INFLUX_CLI_VERSION = "2.7.1-0.20250130214939-76d1c4d9b777"
 # The TCP fault injector the grader puts between a student's code and a server.
 TOXIPROXY_VERSION = "2.5.0"
+# The MQTT-to-InfluxDB agent the iot_pipeline bridge is benchmarked against.
+TELEGRAF_VERSION = "1.37.2"
 
 # Never `influxdb:latest`: that tag moves to InfluxDB 3, which has another API.
 INFLUXDB_IMAGE = f"influxdb:{INFLUXDB_VERSION}"

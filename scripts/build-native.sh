@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build influxd, the influx CLI and Toxiproxy from their Go module sources.
+# Build influxd, the influx CLI, Toxiproxy and Telegraf from their Go module sources.
 #
 # Why a script: InfluxDB 2.x publishes no Go-installable binary (its go.mod has
 # `replace` directives, so `go install ...@version` refuses), and its Flux
@@ -8,8 +8,8 @@
 # second run returns at once.
 #
 # Usage: scripts/build-native.sh            # build what is missing, print the bin dir
-#        scripts/build-native.sh toxiproxy  # only the parts named (influxd influx toxiproxy)
-# Env:   INFLUXD_VERSION (2.9.1), INFLUX_CLI_VERSION (see below), TOXIPROXY_VERSION,
+#        scripts/build-native.sh toxiproxy  # only the parts named (influxd influx toxiproxy telegraf)
+# Env:   INFLUXD_VERSION (2.9.1), INFLUX_CLI_VERSION (see below), TOXIPROXY_VERSION, TELEGRAF_VERSION,
 #        INFLUX_LABS_CACHE (default ~/.cache/influx-labs)
 set -euo pipefail
 
@@ -20,12 +20,15 @@ INFLUXD_VERSION=${INFLUXD_VERSION:-2.9.1}
 INFLUX_CLI_VERSION=${INFLUX_CLI_VERSION:-v2.7.1-0.20250130214939-76d1c4d9b777}
 # The grader's TCP fault injector (resets, timeouts, latency between a client and influxd).
 TOXIPROXY_VERSION=${TOXIPROXY_VERSION:-2.5.0}
+# The peer the iot_pipeline bridge is benchmarked against (benchmarks/bench_bridge.py).
+TELEGRAF_VERSION=${TELEGRAF_VERSION:-1.37.2}
 CACHE=${INFLUX_LABS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/influx-labs}
 BIN="$CACHE/bin"
 INFLUXD="$BIN/influxd-$INFLUXD_VERSION"
 INFLUX="$BIN/influx-${INFLUX_CLI_VERSION#v}"
 TOXIPROXY="$BIN/toxiproxy-server-$TOXIPROXY_VERSION"
 TOXIPROXY_CLI="$BIN/toxiproxy-cli-$TOXIPROXY_VERSION"
+TELEGRAF="$BIN/telegraf-$TELEGRAF_VERSION"
 
 # Use the Go that is installed; never let go.mod's toolchain line download another.
 export GOTOOLCHAIN=local
@@ -121,14 +124,32 @@ build_toxiproxy() {
   fi
 }
 
-# Everything by default; or only the parts named: influxd, influx, toxiproxy.
-for part in "${@:-influxd influx toxiproxy}"; do
+build_telegraf() {
+  if [ -x "$TELEGRAF" ]; then
+    log "telegraf $TELEGRAF_VERSION cached: $TELEGRAF"
+    return
+  fi
+  need go "install Go >= 1.25 (https://go.dev/doc/install)"
+  # Telegraf's `custom` build tag compiles in only the plugins named: a small binary
+  # and a few minutes' build instead of hundreds of plugins' dependencies.
+  log "building telegraf $TELEGRAF_VERSION (mqtt_consumer input, influxdb_v2 output)"
+  if ! build_go_module "github.com/influxdata/telegraf@v$TELEGRAF_VERSION" cmd/telegraf "$TELEGRAF" \
+    "-X github.com/influxdata/telegraf/internal.Version=$TELEGRAF_VERSION" \
+    "custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2"; then
+    # Only the bridge benchmark and its test need it; they report it missing.
+    log "could not download the telegraf module; continuing without it"
+  fi
+}
+
+# Everything by default; or only the parts named: influxd, influx, toxiproxy, telegraf.
+for part in "${@:-influxd influx toxiproxy telegraf}"; do
   for one in $part; do
     case "$one" in
       influxd) build_influxd ;;
       influx) build_influx_cli ;;
       toxiproxy) build_toxiproxy ;;
-      *) log "unknown part '$one' (influxd, influx, toxiproxy)"; exit 2 ;;
+      telegraf) build_telegraf ;;
+      *) log "unknown part '$one' (influxd, influx, toxiproxy, telegraf)"; exit 2 ;;
     esac
   done
 done
@@ -136,4 +157,5 @@ done
 if [ -x "$INFLUXD" ]; then ln -sf "$(basename "$INFLUXD")" "$BIN/influxd"; fi
 if [ -x "$INFLUX" ]; then ln -sf "$(basename "$INFLUX")" "$BIN/influx"; fi
 if [ -x "$TOXIPROXY" ]; then ln -sf "$(basename "$TOXIPROXY")" "$BIN/toxiproxy-server"; fi
+if [ -x "$TELEGRAF" ]; then ln -sf "$(basename "$TELEGRAF")" "$BIN/telegraf"; fi
 echo "$BIN"

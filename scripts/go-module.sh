@@ -5,7 +5,7 @@ module_dir() {  # module_dir MODULE@VERSION: download it, print its (read-only) 
   go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
-build_go_module() {  # build_go_module MODULE@VERSION PACKAGE OUT [LDFLAGS]
+build_go_module() {  # build_go_module MODULE@VERSION PACKAGE OUT [LDFLAGS] [TAGS]
   # A pure-Go program, built in a writable copy of its module as the main module:
   # `go install module@version` refuses a go.mod with replace or exclude lines.
   # Returns 1 when the proxy does not serve the module; a failed build ends the script.
@@ -16,7 +16,7 @@ build_go_module() {  # build_go_module MODULE@VERSION PACKAGE OUT [LDFLAGS]
   src=$(mktemp -d "$CACHE/build/go-module.XXXXXX")
   cp -r "$dir/." "$src"
   chmod -R u+w "$src"
-  if ! (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${4:-}" -o "$3.tmp" "./$2"); then
+  if ! (cd "$src" && CGO_ENABLED=0 go build -trimpath -tags "${5:-}" -ldflags "-s -w ${4:-}" -o "$3.tmp" "./$2"); then
     printf 'building %s of %s failed\n' "$2" "$1" >&2
     exit 1
   fi

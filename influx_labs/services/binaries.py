@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..versions import INFLUXDB_VERSION, TOXIPROXY_VERSION
+from ..versions import INFLUXDB_VERSION, TELEGRAF_VERSION, TOXIPROXY_VERSION
 from .base import BinaryNotFound
 
 
@@ -73,6 +73,20 @@ def find_toxiproxy() -> Path:
     raise BinaryNotFound(
         f"toxiproxy-server {TOXIPROXY_VERSION} was not found (looked at $TOXIPROXY_BIN, "
         f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh` (needs Go)."
+    )
+
+
+def find_telegraf() -> Path:
+    """``$TELEGRAF_BIN``, then the versioned build cache, then ``telegraf`` on PATH."""
+    if found := _first(
+        os.environ.get("TELEGRAF_BIN"),
+        cache_dir() / "bin" / f"telegraf-{TELEGRAF_VERSION}",
+        shutil.which("telegraf"),
+    ):
+        return found
+    raise BinaryNotFound(
+        f"telegraf {TELEGRAF_VERSION} was not found (looked at $TELEGRAF_BIN, "
+        f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh telegraf`."
     )
 
 
