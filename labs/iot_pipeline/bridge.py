@@ -41,7 +41,8 @@ def parse(payload: bytes) -> Point:
     # TODO: decode the JSON and check every field of the contract; raise Malformed
     # for anything else (not JSON, not an object, a missing/empty/None device, ts
     # that is not a non-negative integer, non-numeric or boolean readings).
-    # Build Point("readings") with the device tag, float fields and .time(ts, ms).
+    # Build Point("readings") with the device tag, float fields and .time(ts, ms)
+    # (or a line of line protocol: the guide's "Speed" section says when that pays).
     raise NotImplementedError("not implemented yet: parse()")
 
 
@@ -83,20 +84,28 @@ class Bridge:
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
         # TODO: count it, parse it, skip and count a Malformed one (print why to
         # stderr), and hand a good point to the writer. An exception escaping this
-        # callback stops the MQTT loop: the bridge would silently stop working.
+        # callback ends the MQTT loop, and with it the bridge.
         point = parse(message.payload)
         self.counts["received"] += 1
         del point
 
     def run(self) -> None:
+        """Bridge until SIGTERM/SIGINT, then write what is buffered and report."""
+        threading.Thread(target=self._disconnect_when_stopping, daemon=True).start()
         self.mqtt.connect_async(os.environ["MQTT_HOST"], int(os.environ["MQTT_PORT"]))
-        self.mqtt.loop_start()
-        self.stopping.wait()
-        # TODO: stop taking messages, then flush and close the writer and the
-        # client, then print the counts as one JSON line.
-        self.mqtt.disconnect()
-        self.mqtt.loop_stop()
+        # paho's network loop runs on this thread and reconnects by itself; it returns
+        # once the client has disconnected on purpose. An exception escaping a callback
+        # ends it (and the bridge): catch per message.
+        self.mqtt.loop_forever(retry_first_connection=True)
+        # TODO: flush and close the writer and the client, then print the counts as
+        # one JSON line.
         print(json.dumps(self.counts), flush=True)
+
+    def _disconnect_when_stopping(self) -> None:
+        # Not in the signal handler itself: it may interrupt the main thread inside
+        # paho, holding a lock that disconnect() needs.
+        self.stopping.wait()
+        self.mqtt.disconnect()  # stop taking messages first
 
 
 def main() -> None:
