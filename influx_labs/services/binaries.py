@@ -31,18 +31,25 @@ def _first(*paths: Path | str | None) -> Path | None:
     return None
 
 
-def find_influxd() -> Path:
-    """``$INFLUXD_BIN``, then the versioned build cache, then ``influxd`` on PATH."""
+def _built(name: str, version: str, env: str, build: str) -> Path:
+    """``$env``, then the versioned build cache (``name-version``), then ``name`` on PATH;
+    ``build`` says how to get it."""
     if found := _first(
-        os.environ.get("INFLUXD_BIN"),
-        cache_dir() / "bin" / f"influxd-{INFLUXDB_VERSION}",
-        shutil.which("influxd"),
+        os.environ.get(env), cache_dir() / "bin" / f"{name}-{version}", shutil.which(name)
     ):
         return found
     raise BinaryNotFound(
-        f"influxd {INFLUXDB_VERSION} was not found (looked at $INFLUXD_BIN, "
-        f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh` "
-        "(needs Go and Rust; 20-40 minutes once), or use Docker: `./course up`."
+        f"{name} {version} was not found (looked at ${env}, {cache_dir() / 'bin'}, PATH). " + build
+    )
+
+
+def find_influxd() -> Path:
+    return _built(
+        "influxd",
+        INFLUXDB_VERSION,
+        "INFLUXD_BIN",
+        "Build it with `scripts/build-native.sh` (needs Go and Rust; 20-40 minutes once), "
+        "or use Docker: `./course up`.",
     )
 
 
@@ -63,30 +70,20 @@ def find_mosquitto() -> Path:
 
 
 def find_toxiproxy() -> Path:
-    """``$TOXIPROXY_BIN``, then the versioned build cache, then ``toxiproxy-server`` on PATH."""
-    if found := _first(
-        os.environ.get("TOXIPROXY_BIN"),
-        cache_dir() / "bin" / f"toxiproxy-server-{TOXIPROXY_VERSION}",
-        shutil.which("toxiproxy-server"),
-    ):
-        return found
-    raise BinaryNotFound(
-        f"toxiproxy-server {TOXIPROXY_VERSION} was not found (looked at $TOXIPROXY_BIN, "
-        f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh` (needs Go)."
+    return _built(
+        "toxiproxy-server",
+        TOXIPROXY_VERSION,
+        "TOXIPROXY_BIN",
+        "Build it with `scripts/build-native.sh toxiproxy` (needs Go).",
     )
 
 
 def find_telegraf() -> Path:
-    """``$TELEGRAF_BIN``, then the versioned build cache, then ``telegraf`` on PATH."""
-    if found := _first(
-        os.environ.get("TELEGRAF_BIN"),
-        cache_dir() / "bin" / f"telegraf-{TELEGRAF_VERSION}",
-        shutil.which("telegraf"),
-    ):
-        return found
-    raise BinaryNotFound(
-        f"telegraf {TELEGRAF_VERSION} was not found (looked at $TELEGRAF_BIN, "
-        f"{cache_dir() / 'bin'}, PATH). Build it with `scripts/build-native.sh telegraf`."
+    return _built(
+        "telegraf",
+        TELEGRAF_VERSION,
+        "TELEGRAF_BIN",
+        "Build it with `scripts/build-native.sh telegraf` (needs Go).",
     )
 
 

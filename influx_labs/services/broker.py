@@ -12,12 +12,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from .base import BrokerEndpoint, ServiceDown
 from .binaries import find_mosquitto
 from .native import mosquitto_conf
-from .process import ManagedProcess, free_port
+from .process import LocalService, ManagedProcess, free_port
 
 _SUBSCRIBED = re.compile(r"^\d+: (\S+) ([0-2]) (\S+)$")
 
@@ -31,7 +30,7 @@ class Subscription:
     topic: str
 
 
-class LocalBroker:
+class LocalBroker(LocalService):
     """``with LocalBroker() as broker:`` then ``broker.endpoint``, ``broker.restart()``,
     ``broker.subscriptions()``. Raises a ServiceError subclass if Mosquitto cannot run."""
 
@@ -73,13 +72,3 @@ class LocalBroker:
             return []
         found = (_SUBSCRIBED.match(line) for line in lines)
         return [Subscription(m[1], int(m[2]), m[3]) for m in found if m]
-
-    def __enter__(self) -> LocalBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self._tmp.cleanup()

@@ -17,9 +17,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import psutil
 
@@ -66,6 +69,29 @@ def ensure_port_free(port: int, what: str, setting: str) -> None:
                 f"{what} needs port {port} on 127.0.0.1, but it is in use by {port_owner(port)}. "
                 f"Stop that process, or choose another port ({setting})."
             ) from exc
+
+
+class LocalService:
+    """A server of one's own, in a temporary folder (``self._tmp``): ``with`` starts it,
+    and stops it and removes the folder at the end. Subclasses define start() and stop()."""
+
+    _tmp: tempfile.TemporaryDirectory
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        self._tmp.cleanup()
 
 
 class ManagedProcess:

@@ -15,11 +15,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 from .base import BrokerEndpoint, InfluxEndpoint, ServiceStartError
 from .binaries import find_telegraf
-from .process import ManagedProcess
+from .process import LocalService, ManagedProcess
 
 
 def mqtt_bridge_config(
@@ -76,7 +75,7 @@ def mqtt_bridge_config(
 """
 
 
-class Telegraf:
+class Telegraf(LocalService):
     """``with Telegraf(config, token=...):`` runs Telegraf on ``config`` until the block ends."""
 
     def __init__(self, config: str, *, token: str, startup_timeout: float = 15.0) -> None:
@@ -109,13 +108,3 @@ class Telegraf:
 
     def log_tail(self, lines: int = 15) -> str:
         return self._process.log_tail(lines) if self._process else ""
-
-    def __enter__(self) -> Telegraf:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self._tmp.cleanup()

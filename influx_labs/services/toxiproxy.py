@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
 
 from .base import ServiceError
 from .binaries import find_toxiproxy
-from .process import ManagedProcess, free_port
+from .process import LocalService, ManagedProcess, free_port
 
 
-class Toxiproxy:
+class Toxiproxy(LocalService):
     """``with Toxiproxy() as toxi:`` then ``proxy()``, ``add()``, ``remove()``."""
 
     def __init__(self, startup_timeout: float = 10.0) -> None:
@@ -75,13 +74,3 @@ class Toxiproxy:
         if answer.status_code >= 300:
             raise ServiceError(f"toxiproxy {method} {path}: {answer.status_code} {answer.text}")
         return answer.json() if answer.content else None
-
-    def __enter__(self) -> Toxiproxy:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self._tmp.cleanup()
