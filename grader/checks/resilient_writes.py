@@ -171,10 +171,23 @@ def test_retry_after_in_seconds_and_as_a_date(submission, proxy, admin, sandbox,
     )
 
 
-@pytest.mark.points(3)
+def _waits(proxy: FaultProxy) -> list[float]:
+    """For each refused write, the seconds until the same lines were sent again."""
+    writes = _writes(proxy)
+    return [
+        round(later - at, 3)
+        for i, (at, how, seqs) in enumerate(writes)
+        if how == "refused"
+        for later in [next((a for a, _, s in writes[i + 1 :] if s == seqs), None)]
+        if later is not None
+    ]
+
+
+@pytest.mark.points(4)
 def test_backoff_grows_and_is_capped_without_retry_after(submission, proxy, admin, sandbox, grade):
     """Four 503s without Retry-After in a row (base_delay 0.4 s, max_delay 1 s): the waits
-    grow exponentially, with jitter, up to the cap; then the batch lands."""
+    grow exponentially up to the cap; then the batch lands. Then eight batches refused
+    (base_delay = max_delay = 1 s): their waits are spread by random jitter."""
     for _ in range(4):
         proxy.fail_next(Fault(503, "unavailable", "overloaded", path=WRITE))
     stats = _replay(
@@ -213,6 +226,31 @@ def test_backoff_grows_and_is_capped_without_retry_after(submission, proxy, admi
         ok and stats.get("retries") == 4,
         expected='seq 0-49 stored; stats {"retries": 4, ...}',
         found=f"{found}; stats {stats}",
+    )
+    # Every wait is drawn from 0.5-1 s here, whatever the retry's number: eight of them
+    # all within 50 ms of each other come from a fixed share, not from chance (p < 1e-6).
+    proxy.forwarded.clear()
+    proxy.refused.clear()
+    for _ in range(8):
+        proxy.fail_next(Fault(503, "unavailable", "overloaded", path=WRITE))
+    _replay(
+        submission,
+        proxy,
+        [(0.0, line) for line in _lines(80)],
+        0.2,
+        batch_size=10,
+        max_in_flight=8,  # all eight refused at once: each wait is a first retry's
+        base_delay=1.0,
+        max_delay=1.0,
+    )
+    waits = sorted(_waits(proxy))
+    grade.part(
+        "random jitter: batches refused together do not all come back together",
+        1,
+        len(waits) == 8 and waits[-1] - waits[0] >= 0.05,
+        expected="8 waits of 0.5-1 s, spread by random jitter (more than 50 ms apart)",
+        found=f"{len(waits)} waits: {waits} s",
+        hint="delay / 2 + random.uniform(0, delay / 2): each wait drawn anew",
     )
 
 

@@ -44,8 +44,17 @@ VARIANTS = [
                 "time.sleep(wait if wait is not None else self.base_delay)",
             )
         ],
-        # Its third and fourth waits are below the range too.
-        "loses": {"test_backoff_grows_and_is_capped_without_retry_after": 2},
+        # Its third and fourth waits are below the range too, and no wait has jitter.
+        "loses": {"test_backoff_grows_and_is_capped_without_retry_after": 3},
+    },
+    {
+        # Exponential and capped, but every writer that failed together comes back
+        # together: the "jitter" is the same share of the delay every time.
+        "name": "jitter_a_fixed_share_of_the_delay",
+        "patches": [
+            ("return delay / 2 + random.uniform(0, delay / 2)", "return delay * 0.75"),
+        ],
+        "loses": {"test_backoff_grows_and_is_capped_without_retry_after": 1},
     },
     {
         "name": "backoff_without_a_cap",
