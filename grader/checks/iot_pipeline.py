@@ -30,7 +30,7 @@ from influx_labs.simulators.iot import (
 READY_TIMEOUT = 12.0
 LAND_TIMEOUT = 12.0
 BATCH = 50  # the batch size the batching check asks for
-FLUSH_MS = 2500  # its flush interval: long enough to tell from the client's default (1 s)
+FLUSH_MS = 4000  # its flush interval: told apart from the default (1 s) even after a retry
 UPLINK_DELAY = 0.3  # seconds the bridge's packets take to reach a check's own broker
 BURST = 20_000  # readings in the burst check, published as fast as the broker takes them
 BURST_DEADLINE = 15.0  # seconds after the last publish by which all of them must be stored
