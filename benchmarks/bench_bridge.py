@@ -118,14 +118,6 @@ def ok_points(influx: InfluxEndpoint) -> float:
     return sum(float(v) for v in _OK_POINTS.findall(text))
 
 
-def subscribed(broker: LocalBroker, topic: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(s.topic == topic for s in broker.subscriptions()):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nobody subscribed to {topic} within {timeout:.0f} s")
-        time.sleep(0.05)
-
-
 def run(
     start: Starter,
     broker: LocalBroker,
@@ -140,7 +132,9 @@ def run(
     )
     before = ok_points(influx)
     with start(broker.endpoint, influx, bucket, prefix, args):
-        subscribed(broker, f"{prefix}/+/telemetry")
+        topic = f"{prefix}/+/telemetry"
+        if broker.wait_for_subscription(topic, 15) is None:
+            raise RuntimeError(f"nobody subscribed to {topic} within 15 s")
         started = time.monotonic()
         publish(messages, broker.endpoint.host, broker.endpoint.port, qos=1, timeout=300)
         published_in = time.monotonic() - started

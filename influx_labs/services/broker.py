@@ -72,3 +72,12 @@ class LocalBroker(LocalService):
             return []
         found = (_SUBSCRIBED.match(line) for line in lines)
         return [Subscription(m[1], int(m[2]), m[3]) for m in found if m]
+
+    def wait_for_subscription(self, topic: str, timeout: float) -> Subscription | None:
+        """The first subscription to ``topic``, once the broker has it; None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = next((s for s in self.subscriptions() if s.topic == topic), None)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)

@@ -33,11 +33,8 @@ def test_telegraf_bridges_the_lab_stream(influx, influx_client, fresh_bucket):
         )
         with Telegraf(config, token=influx.token) as telegraf:
             deadline = time.monotonic() + 15
-            while not any(
-                s.topic == "tg/+/telemetry" and s.qos == 1 for s in broker.subscriptions()
-            ):
-                assert time.monotonic() < deadline, telegraf.log_tail()
-                time.sleep(0.05)
+            subscription = broker.wait_for_subscription("tg/+/telemetry", 15)
+            assert subscription is not None and subscription.qos == 1, telegraf.log_tail()
             publish(messages, broker.endpoint.host, broker.endpoint.port, qos=1)
             while len(_stored(influx_client, fresh_bucket)) < len(readings):
                 assert time.monotonic() < deadline + 15, telegraf.log_tail()
