@@ -171,4 +171,10 @@ VARIANTS = [
         ],
         "loses": {"test_alerts_fire_once_per_crossing_and_recover": 5},
     },
+    {
+        "name": "a_worker_per_url_and_no_urls",
+        "patches": [("max_workers=max(1, len(self.urls))", "max_workers=len(self.urls)")],
+        "loses": {"test_runs_with_no_health_urls": 1},
+        "says": "max_workers must be greater than 0",
+    },
 ]
