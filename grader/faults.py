@@ -175,7 +175,8 @@ class SlowUplink:
     """A TCP relay that holds everything a client sends for ``delay`` seconds before the
     server gets it, while the server's answers pass at once: a slow uplink, as on a
     congested cellular link. ``with SlowUplink(host, port, 1.0) as link:`` then connect to
-    ``link.port``. Each connection gets its own upstream connection, opened when it comes."""
+    ``link.port``. Each connection gets its own upstream connection, opened when it comes;
+    ``connections`` counts the connections clients opened."""
 
     def __init__(self, host: str, port: int, delay: float) -> None:
         self.upstream = (host, port)
@@ -184,6 +185,7 @@ class SlowUplink:
         self.port = self._listener.getsockname()[1]
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
+        self.connections = 0
 
     def __enter__(self) -> SlowUplink:
         threading.Thread(target=self._accept, daemon=True).start()
@@ -203,6 +205,7 @@ class SlowUplink:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            self.connections += 1
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:  # the server is down: the client sees its connection refused

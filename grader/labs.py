@@ -37,6 +37,12 @@ LABS: dict[str, Lab] = {
         Lab("tasks", "Flux tasks: retention tiers, downsampling, anomalies", "tasks", seconds=3),
         Lab("monitoring", "A monitoring system: metrics, health, alerts", "monitor", seconds=8),
         Lab("resilient_writes", "Resilient writes: batching and retries", "writer", seconds=25),
+        Lab(
+            "devops_serverless",
+            "DevOps and serverless: CI metrics, a Lambda handler, Docker stats",
+            "devops",
+            seconds=10,
+        ),
     )
 }
 

@@ -38,6 +38,7 @@ import signal
 import sys
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,39 @@ def _error(exc: BaseException, module_file: Path) -> dict[str, Any]:
     }
 
 
+class LambdaContext:
+    """What AWS Lambda's Python runtime passes a handler as ``context``: the attributes and
+    the method of awslambdaric's LambdaContext that handlers read."""
+
+    def __init__(self, function_name: str, timeout_ms: int) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:eu-central-1:000000000000:function:{function_name}"
+        )
+        self.memory_limit_in_mb = "128"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, round((self._deadline - time.monotonic()) * 1000))
+
+
+def _invoke(handler: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Invoke ``handler(event, context)`` once per event in this one process, as Lambda
+    invokes a warm one again and again: what a module keeps between calls stays."""
+    results = []
+    for event in codec.decode(spec["events"]):
+        context = LambdaContext(spec["function_name"], spec["timeout_ms"])
+        started = time.perf_counter()
+        value = handler(event, context)
+        seconds = time.perf_counter() - started
+        results.append({"request_id": context.aws_request_id, "seconds": seconds, "value": value})
+    return results
+
+
 def run(module_file: Path, function: str, request: dict[str, Any]) -> dict[str, Any]:
     """Import the module, call the function, encode the value: the outcome as data."""
     stage = "import"
@@ -111,9 +145,12 @@ def run(module_file: Path, function: str, request: dict[str, Any]) -> dict[str, 
             }
 
         stage = "call"
-        args = codec.decode(request.get("args", []))
-        kwargs = codec.decode(request.get("kwargs", {}))
-        value = target(*args, **kwargs)
+        if "invocations" in request:
+            value = _invoke(target, request["invocations"])
+        else:
+            args = codec.decode(request.get("args", []))
+            kwargs = codec.decode(request.get("kwargs", {}))
+            value = target(*args, **kwargs)
 
         stage = "result"
         return {"ok": True, "value": codec.encode(value)}

@@ -367,6 +367,32 @@ class Submission:
         **kwargs: Any,
     ) -> CallResult:
         """Call ``function(*args, **kwargs)`` from the student's module in a fresh child."""
+        fields = {"args": codec.encode(list(args)), "kwargs": codec.encode(kwargs)}
+        return self._ask(function, fields, timeout, env)
+
+    def invoke(
+        self,
+        function: str,
+        events: list[Any],
+        *,
+        function_name: str,
+        timeout_ms: int = 30_000,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+    ) -> CallResult:
+        """Invoke a Lambda-style ``function(event, context)`` once per event, all in one
+        fresh child (a warm Lambda process); the value is one dict per invocation:
+        {"request_id", "seconds", "value"}."""
+        spec = {"events": codec.encode(events), "function_name": function_name}
+        return self._ask(function, {"invocations": spec | {"timeout_ms": timeout_ms}}, timeout, env)
+
+    def _ask(
+        self,
+        function: str,
+        fields: dict[str, Any],
+        timeout: float | None,
+        env: dict[str, str] | None,
+    ) -> CallResult:
         timeout = timeout or self.timeout
         if not self.module_file.exists():
             return CallResult(
@@ -383,8 +409,7 @@ class Submission:
             "tag": f"call-{self.runner.calls}",
             "module": str(workdir / f"{self.module}.py"),
             "function": function,
-            "args": codec.encode(list(args)),
-            "kwargs": codec.encode(kwargs),
+            **fields,
             "env": self.child_env(env),
             "cwd": str(workdir),
             "cpu": int(timeout) + 5,

@@ -393,3 +393,39 @@ def test_the_code_runs_in_the_zone_it_is_given(hostile: MakeSubmission):
     assert code.call("offset").value == "+0530"  # Asia/Kolkata, the first student zone
     code.timezone = "America/Los_Angeles"
     assert code.call("offset").value in ("-0800", "-0700")
+
+
+def test_lambda_invocations_share_one_process_and_a_new_call_starts_afresh(
+    hostile: MakeSubmission,
+):
+    """``invoke`` runs every event in one process, as a warm Lambda does, with a context
+    whose remaining time counts down; the next invoke starts from a fresh import."""
+    code = hostile(
+        """
+        import os, time
+        seen = []
+
+        def handler(event, context):
+            seen.append(event["n"])
+            before = context.get_remaining_time_in_millis()
+            time.sleep(0.05)
+            spent = before - context.get_remaining_time_in_millis()
+            return {
+                "seen": list(seen), "pid": os.getpid(), "name": context.function_name,
+                "id": context.aws_request_id, "spent": spent,
+            }
+        """
+    )
+    first = code.invoke("handler", [{"n": 1}, {"n": 2}, {"n": 3}], function_name="fn")
+    assert first.ok, first.explain()
+    values = [run["value"] for run in first.value]
+    assert [v["seen"] for v in values] == [[1], [1, 2], [1, 2, 3]]
+    assert len({v["pid"] for v in values}) == 1 and {v["name"] for v in values} == {"fn"}
+    assert [run["request_id"] for run in first.value] == [v["id"] for v in values]
+    assert len({v["id"] for v in values}) == 3
+    assert all(45 <= v["spent"] <= 1000 for v in values)
+    assert all(0.05 <= run["seconds"] < 5 for run in first.value)
+    again = code.invoke("handler", [{"n": 4}], function_name="fn")
+    assert again.ok and again.value[0]["value"]["seen"] == [4]
+    broken = code.invoke("handler", [{"n": 5}, {}], function_name="fn")
+    assert not broken.ok and broken.error_type == "KeyError"
