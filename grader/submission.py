@@ -595,6 +595,14 @@ class Program:
             return -(code - 128)
         return code
 
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for the program to end by itself: its exit code, or None
+        when it had to be stopped."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.returncode() if self.proc.poll() is not None else self.terminate(5)
+
     def terminate(self, timeout: float) -> int | None:
         """SIGTERM and wait up to ``timeout``: the exit code, or None if it had to be killed."""
         if self.proc.poll() is None:

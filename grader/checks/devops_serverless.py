@@ -17,6 +17,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from grader.labs import REPO_ROOT
 
 RECORDED = REPO_ROOT / "labs" / "devops_serverless" / "recorded"
 SLEEP = 1.2  # how long the CI job's command runs
+STEP_TIMEOUT = 30  # seconds a CI step may take here
 UPLINK_DELAY = 0.2  # every request to InfluxDB from the handler, held this long
 FUNCTION = "ingest-readings"
 
@@ -68,44 +70,83 @@ def _annotations(stderr: str) -> list[str]:
     return [line[:400] for line in stderr.splitlines() if line.startswith("::error::")]
 
 
+@dataclass
+class Step:
+    """One run of the CI step as a CI system runs it: a program, and what it left."""
+
+    env: dict[str, str]
+    code: int | None
+    started: int  # wall clock, ns
+    ended: int
+    stdout: str
+    stderr: str
+    report: str
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended - self.started) / 1e9
+
+
+def _step(submission, env: dict[str, str], command: str) -> Step:
+    """`python devops.py -- sh -c COMMAND` with GitHub's variables, waited for."""
+    started = time.time_ns()
+    program = submission.program("devops.py", "--", "sh", "-c", command, env=env)
+    code = program.wait(STEP_TIMEOUT)
+    ended = time.time_ns()
+    how = "" if code is not None else f"did not end within {STEP_TIMEOUT} s"
+    return Step(
+        env, code, started, ended, program.stdout(), program.stderr(), program.report("step", how)
+    )
+
+
+def _ran(step: Step, marker: str) -> None:
+    expect(
+        marker in step.stdout,
+        "the step did not run the job's command",
+        expected=f"the command's output ({marker!r}) in the step's log",
+        found=step.report,
+        hint="python devops.py -- COMMAND...: run COMMAND with subprocess.run(), "
+        "leaving its output to the log",
+    )
+
+
 @pytest.mark.points(5)
 def test_ci_step_posts_one_point_per_job(submission, sandbox, admin, grade):
     """Two jobs, one failing after 1.2 s and one passing: a `ci_job` point each, with the
-    job's tags, typed fields and the duration measured; the step returns the job's status."""
+    job's tags, typed fields and the duration measured; the step exits with the job's status."""
     rng = random.Random()
-    jobs = {
-        "unit-tests": (["sh", "-c", f"sleep {SLEEP}; exit 3"], 3, "failure"),
-        "lint": (["true"], 0, "success"),
+    jobs = {"unit-tests": (3, "failure"), "lint": (0, "success")}
+    steps = {
+        job: _step(
+            submission,
+            _github_env(rng, job),
+            f"echo {job}-ran; sleep {SLEEP if code else 0}; exit {code}",
+        )
+        for job, (code, _) in jobs.items()
     }
-    calls = {}
-    for job, (command, _, _) in jobs.items():
-        env = _github_env(rng, job)
-        before = time.time_ns()
-        result = submission.call("ci_step", command, env=env)
-        calls[job] = (env, (before, time.time_ns()), result)
-    failed = calls["unit-tests"][2]
-    expect(failed.ok, "ci_step() failed", found=failed.explain())
+    _ran(steps["unit-tests"], "unit-tests-ran")
     points = {
         dict(tags).get("job"): (ns, dict(tags), fields)
         for (ns, tags), fields in points_of(stored(admin, sandbox, "ci_job")).items()
     }
     expect(
         points,
-        "ci_step() returned, but no `ci_job` point landed",
+        "the step ended, but no `ci_job` point landed",
         expected="one point per job",
-        found="nothing; stderr: "
-        + repr(_annotations(failed.stderr)[:2] or failed.stderr.strip()[-300:]),
+        found=f"nothing; {steps['unit-tests'].report}; annotations: "
+        f"{_annotations(steps['unit-tests'].stderr)[:2]}",
         hint="POST the line to /api/v2/write and look at the answer: 204 means stored",
     )
     grade.part(
-        "the job's exit status returned",
+        "the step exits with the job's status",
         0.5,
-        [calls[job][2].value for job in jobs] == [code for _, code, _ in jobs.values()],
-        expected=[code for _, code, _ in jobs.values()],
-        found=[calls[job][2].value for job in jobs],
-        hint="return subprocess.run(command).returncode: the step fails when the job does",
+        [steps[job].code for job in jobs] == [code for code, _ in jobs.values()],
+        expected=[code for code, _ in jobs.values()],
+        found=[steps[job].code for job in jobs],
+        hint="sys.exit(ci_step(...)) with subprocess.run(command).returncode: the step "
+        "fails when the job does",
     )
-    want_tags = {job: _ci_tags(calls[job][0], status) for job, (_, _, status) in jobs.items()}
+    want_tags = {job: _ci_tags(steps[job].env, status) for job, (_, status) in jobs.items()}
     found_tags = {job: points[job][1] if job in points else None for job in jobs}
     grade.part(
         "one point per job, tagged with its repository, workflow, job, branch, runner_os, status",
@@ -118,7 +159,7 @@ def test_ci_step_posts_one_point_per_job(submission, sandbox, admin, grade):
     )
 
     def fields_ok(job: str) -> bool:
-        env, code = calls[job][0], jobs[job][1]
+        env, code = steps[job].env, jobs[job][0]
         f = points.get(job, (0, {}, {}))[2]
         want = {
             "exit_code": code,
@@ -140,24 +181,24 @@ def test_ci_step_posts_one_point_per_job(submission, sandbox, admin, grade):
             job: {k: typed(v) for k, v in points.get(job, (0, {}, {}))[2].items()} for job in jobs
         },
     )
-    slow = points.get("unit-tests", (0, {}, {}))
+    slow, failed = points.get("unit-tests", (0, {}, {})), steps["unit-tests"]
     duration = slow[2].get("duration_s")
     grade.part(
         f"duration_s measured: from {SLEEP} s to the step's whole time",
         1.5,
         type(duration) is float and SLEEP <= duration <= failed.seconds,
         expected=f"a float from {SLEEP} to {failed.seconds:.2f} (the job's command sleeps "
-        f"{SLEEP} s; the call took {failed.seconds:.2f} s)",
+        f"{SLEEP} s; the step took {failed.seconds:.2f} s)",
         found=typed(duration),
         hint="time the command with time.perf_counter() around subprocess.run(); GitHub "
         "has no variable or context value that holds a job's duration",
     )
-    before, after = calls["unit-tests"][1]
+    latest = failed.ended - int(SLEEP * 1e9)
     grade.part(
         "the point's time is when the command started",
         0.5,
-        before <= slow[0] <= after - SLEEP * 1e9,
-        expected=f"from {show_ns(before)} to {show_ns(after - int(SLEEP * 1e9))}, "
+        failed.started <= slow[0] <= latest,
+        expected=f"from {show_ns(failed.started)} to {show_ns(latest)}, "
         f"{SLEEP} s before the step ended",
         found=show_ns(slow[0]) if slow[0] else "no point",
         hint="take time.time_ns() before running the command",
@@ -170,17 +211,17 @@ def test_ci_step_fails_visibly_when_the_point_is_refused(submission, grade):
     server's message as a GitHub error annotation, even though the job itself passed."""
     missing = f"no-such-bucket-{random.randrange(10**6)}"
     env = _github_env(random.Random(), "build") | {"INFLUXDB_V2_BUCKET": missing}
-    result = submission.call("ci_step", ["true"], env=env)
-    expect(result.ok, "ci_step() failed", found=result.explain())
+    step = _step(submission, env, "echo build-ran")
+    _ran(step, "build-ran")
     grade.part(
-        "the step fails: ci_step() returns a non-zero status",
+        "the step fails: a non-zero exit status",
         1,
-        isinstance(result.value, int) and not isinstance(result.value, bool) and result.value,
+        step.code not in (0, None),
         expected="a non-zero status (the job passed, but its metrics were lost)",
-        found=typed(result.value),
+        found=step.report,
         hint="requests.post() does not raise on an error answer: check the status (204)",
     )
-    lines = _annotations(result.stderr)
+    lines = _annotations(step.stderr)
     grade.part(
         "an ::error:: line on stderr with the server's message",
         1,
@@ -189,7 +230,7 @@ def test_ci_step_fails_visibly_when_the_point_is_refused(submission, grade):
             for line in lines
         ),
         expected=f'a line starting with ::error:: that includes: bucket "{missing}" not found',
-        found=lines or f"stderr: {result.stderr.strip()[-300:]!r}",
+        found=lines or f"stderr: {step.stderr.strip()[-300:]!r}",
         hint="print(f'::error::... {answer.status_code} {answer.text}', file=sys.stderr)",
     )
 

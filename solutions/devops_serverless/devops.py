@@ -5,15 +5,16 @@ from the environment: INFLUXDB_V2_URL, INFLUXDB_V2_ORG, INFLUXDB_V2_BUCKET,
 INFLUXDB_V2_TOKEN):
 - ci_step(command): run a CI job's command and post one `ci_job` point about it
   over plain HTTP (no client library: a CI runner has only the standard tools);
+  the grader runs it as a CI system would: `python devops.py -- COMMAND [ARG ...]`,
+  whose exit status is ci_step()'s;
 - handler(event, context): an AWS Lambda handler for a batch of SQS messages;
   the grader invokes it many times in one process, as Lambda does;
 - cpu_percent(sample) and write_container_stats(container, image, samples):
   Docker Engine API stats documents as points.
 Each function's docstring says exactly what it must do.
 
-From a shell: `python devops.py ci -- make test` (in a CI job), or
-`python devops.py docker-stats` (live stats of the running containers, where a
-Docker engine answers).
+Where a Docker engine answers, `python live_stats.py` writes the live stats of the
+running containers through write_container_stats().
 """
 
 from __future__ import annotations
@@ -267,29 +268,5 @@ def write_container_stats(
     return len(points)
 
 
-def docker_stats(samples: int = 3) -> int:
-    """Live: `samples` stats documents of every running container, written as above."""
-    import docker  # only this mode needs it, and only where a Docker engine answers
-
-    engine = docker.from_env()
-    written = 0
-    for container in engine.containers.list():
-        stream = container.stats(stream=True, decode=True)
-        docs = [next(stream) for _ in range(samples)]
-        image = engine.api.inspect_image(container.attrs["Image"])
-        written += write_container_stats(container.attrs, image, docs)
-    return written
-
-
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["ci"] and "--" in argv:
-        return ci_step(argv[argv.index("--") + 1 :])
-    if argv[:1] == ["docker-stats"]:
-        print(f"{docker_stats()} points written")
-        return 0
-    print("usage: devops.py ci -- COMMAND [ARG ...] | devops.py docker-stats", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # a CI job's step: python devops.py -- COMMAND [ARG ...]
+    sys.exit(ci_step(sys.argv[sys.argv.index("--") + 1 :]))
