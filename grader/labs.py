@@ -41,7 +41,7 @@ LABS: dict[str, Lab] = {
             "devops_serverless",
             "DevOps and serverless: CI metrics, a Lambda handler, Docker stats",
             "devops",
-            seconds=10,
+            seconds=12,
         ),
     )
 }
