@@ -383,8 +383,12 @@ class Submission:
         """Invoke a Lambda-style ``function(event, context)`` once per event, all in one
         fresh child (a warm Lambda process); the value is one dict per invocation:
         {"request_id", "seconds", "value"}."""
-        spec = {"events": codec.encode(events), "function_name": function_name}
-        return self._ask(function, {"invocations": spec | {"timeout_ms": timeout_ms}}, timeout, env)
+        spec = {
+            "events": codec.encode(events),
+            "function_name": function_name,
+            "timeout_ms": timeout_ms,
+        }
+        return self._ask(function, {"invocations": spec}, timeout, env)
 
     def _ask(
         self,
