@@ -354,8 +354,8 @@ def test_health_checks_record_each_endpoint(run, grade):
 
 @pytest.mark.points(1)
 def test_runs_with_no_health_urls(submission, admin, sandbox, grade):
-    """HEALTH_URLS may be empty: the collector then writes `system` points alone and stops
-    cleanly (e.g. a worker pool sized by the URLs cannot be made with none)."""
+    """HEALTH_URLS may be empty: the collector then writes `system` points alone (a worker
+    pool sized by the URLs cannot be made with none). Stopping is graded elsewhere."""
     program = submission.program(
         "monitor.py", env={"INTERVAL_MS": str(INTERVAL_MS), "HEALTH_URLS": ""}
     )
@@ -366,10 +366,10 @@ def test_runs_with_no_health_urls(submission, admin, sandbox, grade):
     landed = _system_times(admin, sandbox)
     killed = f"did not exit within {STOP_SECONDS} s of SIGTERM"
     grade.part(
-        "with HEALTH_URLS empty: `system` points, and exit status 0 after SIGTERM",
+        "with HEALTH_URLS empty: `system` points",
         1,
-        bool(landed) and code == 0,
-        expected="at least one `system` point, then exit status 0",
+        bool(landed),
+        expected="at least one `system` point",
         found=f"{len(landed)} `system` points; "
         + program.report("collector", killed if code is None else ""),
         hint="an empty HEALTH_URLS means no health checks, not an error: "
