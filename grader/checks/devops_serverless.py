@@ -388,18 +388,13 @@ def _ns(rfc3339: str) -> int:
     return seconds * 10**9 + int((rest or "0").ljust(9, "0")[:9])
 
 
-def _rfc3339(ns: int) -> str:
-    seconds, rest = divmod(ns, 10**9)
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest:09d}Z"
-
-
 def _moved(recording: dict[str, Any], shift_ns: int) -> dict[str, Any]:
     """The recording with every sample's read time moved by ``shift_ns``."""
     moved = copy.deepcopy(recording)
     for sample in moved["samples"]:
         for key in ("read", "preread"):
             if not sample[key].startswith("0001-"):
-                sample[key] = _rfc3339(_ns(sample[key]) + shift_ns)
+                sample[key] = show_ns(_ns(sample[key]) + shift_ns)  # Docker's own form
     return moved
 
 
@@ -447,12 +442,11 @@ def _cpu_cases() -> dict[str, tuple[dict[str, Any], float | None]]:
 @pytest.mark.points(3)
 def test_cpu_percent_from_counter_deltas(submission, grade):
     """cpu_percent() of recorded stats documents and of edge cases made from them."""
-    found = {}
-    for name, (doc, _) in _cpu_cases().items():
+    cases, found = _cpu_cases(), {}
+    for name, (doc, _) in cases.items():
         result = submission.call("cpu_percent", doc)
         expect(result.ok, "cpu_percent() failed", found=f"on {name}: {result.explain()}")
         found[name] = result.value
-    cases = _cpu_cases()
 
     def part(title: str, points: float, names: list[str], hint: str) -> None:
         wrong = {n: found[n] for n in names if not _same(found[n], cases[n][1])}

@@ -46,8 +46,13 @@ class Run:
     health: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
 
     def state(self) -> str:
-        killed = f"did not exit within {STOP_SECONDS} s of SIGTERM"  # terminate() killed it
-        return self.program.report("collector", killed if self.exit_code is None else "")
+        return _state(self.program, self.exit_code)
+
+
+def _state(program: Program, exit_code: int | None) -> str:
+    """For feedback: how the collector ended (None: terminate() had to kill it)."""
+    killed = f"did not exit within {STOP_SECONDS} s of SIGTERM"
+    return program.report("collector", killed if exit_code is None else "")
 
 
 def _system_times(admin, sandbox) -> list[int]:
@@ -364,14 +369,12 @@ def test_runs_with_no_health_urls(submission, admin, sandbox, grade):
         time.sleep(0.2)
     code = program.terminate(STOP_SECONDS)
     landed = _system_times(admin, sandbox)
-    killed = f"did not exit within {STOP_SECONDS} s of SIGTERM"
     grade.part(
         "with HEALTH_URLS empty: `system` points",
         1,
         bool(landed),
         expected="at least one `system` point",
-        found=f"{len(landed)} `system` points; "
-        + program.report("collector", killed if code is None else ""),
+        found=f"{len(landed)} `system` points; {_state(program, code)}",
         hint="an empty HEALTH_URLS means no health checks, not an error: "
         "ThreadPoolExecutor(max_workers=0) raises ValueError",
     )
