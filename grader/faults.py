@@ -23,7 +23,7 @@ import queue
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +67,8 @@ class FaultProxy:
         self._host, self._port = target.hostname or "127.0.0.1", target.port or 80
         self._faults: deque[Fault] = deque()
         self._outage: tuple[float, Fault] | None = None  # (until, fault): every request
+        self._each: tuple[int, Fault] | None = None  # (times, fault): each body that often
+        self._refusals: Counter[bytes] = Counter()
         self._lock = threading.Lock()
         # Each request passed on, and each answered with a fault.
         self.forwarded: list[Seen] = []
@@ -88,10 +90,22 @@ class FaultProxy:
         with self._lock:
             self._outage = (time.monotonic() + seconds, fault)
 
-    def _fault_for(self, path: str) -> Fault | None:
+    def fail_each(self, times: int, fault: Fault) -> None:
+        """Each distinct request body (to ``fault.path``, compared uncompressed) gets
+        ``fault`` its first ``times`` times: every batch is refused as often, in whatever
+        order the batches come."""
+        with self._lock:
+            self._each = (times, fault)
+            self._refusals.clear()
+
+    def _fault_for(self, path: str, body: bytes) -> Fault | None:
         with self._lock:
             until, fault = self._outage or (0.0, None)
             if fault and time.monotonic() < until and path.startswith(fault.path):
+                return fault
+            times, fault = self._each or (0, None)
+            if fault and path.startswith(fault.path) and self._refusals[body] < times:
+                self._refusals[body] += 1
                 return fault
             if self._faults and path.startswith(self._faults[0].path):
                 return self._faults.popleft()
@@ -116,8 +130,9 @@ class FaultProxy:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                fault = proxy._fault_for(self.path)
-                seen = Seen(self.command, self.path, self._plain(body), time.monotonic())
+                plain = self._plain(body)
+                fault = proxy._fault_for(self.path, plain)
+                seen = Seen(self.command, self.path, plain, time.monotonic())
                 if fault is None:
                     proxy.forwarded.append(seen)
                     self._forward(body)
