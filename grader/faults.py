@@ -55,6 +55,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
     path: str = ""  # only a request whose path starts with this gets the fault
+    carrying: bytes = b""  # ... and whose body (uncompressed) contains this
     # Retry-After as an HTTP-date this many seconds after the moment of answering.
     retry_date_in: float | None = None
 
@@ -68,6 +69,7 @@ class FaultProxy:
         self._faults: deque[Fault] = deque()
         self._outage: tuple[float, Fault] | None = None  # (until, fault): every request
         self._each: tuple[int, Fault] | None = None  # (times, fault): each body that often
+        self._largest: tuple[int, Fault] | None = None  # (bytes, fault): a larger body
         self._refusals: Counter[bytes] = Counter()
         self._lock = threading.Lock()
         # Each request passed on, and each answered with a fault.
@@ -82,7 +84,8 @@ class FaultProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def fail_next(self, fault: Fault) -> None:
-        """The next request (to ``fault.path``) gets ``fault``; faults queue in order."""
+        """The next request that ``fault`` applies to (its path, and the lines it carries)
+        gets it; faults queue in order."""
         self._faults.append(fault)
 
     def fail_for(self, seconds: float, fault: Fault) -> None:
@@ -98,16 +101,28 @@ class FaultProxy:
             self._each = (times, fault)
             self._refusals.clear()
 
+    def refuse_larger(self, size: int, fault: Fault) -> None:
+        """Every request whose body (uncompressed) is longer than ``size`` bytes gets
+        ``fault``, as a server with a maximum request size answers."""
+        with self._lock:
+            self._largest = (size, fault)
+
     def _fault_for(self, path: str, body: bytes) -> Fault | None:
+        def applies(fault: Fault | None) -> bool:
+            return fault is not None and path.startswith(fault.path) and fault.carrying in body
+
         with self._lock:
             until, fault = self._outage or (0.0, None)
-            if fault and time.monotonic() < until and path.startswith(fault.path):
+            if applies(fault) and time.monotonic() < until:
+                return fault
+            size, fault = self._largest or (0, None)
+            if applies(fault) and len(body) > size:
                 return fault
             times, fault = self._each or (0, None)
-            if fault and path.startswith(fault.path) and self._refusals[body] < times:
+            if applies(fault) and self._refusals[body] < times:
                 self._refusals[body] += 1
                 return fault
-            if self._faults and path.startswith(self._faults[0].path):
+            if self._faults and applies(self._faults[0]):
                 return self._faults.popleft()
         return None
 

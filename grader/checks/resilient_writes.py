@@ -99,44 +99,64 @@ def _exactly(landed: dict[int, int], want: set[int]) -> tuple[bool, str]:
     )
 
 
+# 200 lines at once, then 80 more written from 0.5 s to about 1 s: two full batches at
+# once, then the 80 once their oldest has waited flush_interval (1 s), at about 1.5 s.
+FULL, REST, REST_FROM, REST_EVERY = 200, 80, 0.5, 0.006
+
+
 @pytest.mark.points(4)
 def test_batches_by_size_and_flush_interval(submission, proxy, admin, sandbox, grade):
-    """280 lines (250, then 30 more a moment later) with batch_size 100 and flush_interval
-    1 s: two full batches at once, the rest once its oldest line has waited 1 s."""
-    lines = _lines(280)
-    schedule = [(0.0, line) for line in lines[:250]] + [(0.1, line) for line in lines[250:]]
-    started = time.monotonic()
+    """200 lines at once, then 80 more over the next half second (batch_size 100,
+    flush_interval 1 s): two full batches at once, the rest once its oldest line has
+    waited 1 s, not when the newest has, and not at close."""
+    lines = _lines(FULL + REST)
+    schedule = [(0.0, line) for line in lines[:FULL]] + [
+        (REST_FROM + i * REST_EVERY, line) for i, line in enumerate(lines[FULL:])
+    ]
     _replay(submission, proxy, schedule, 3.0, batch_size=100, flush_interval=1.0)
     writes = _writes(proxy)
     sizes = [len(seqs) for _, _, seqs in writes]
+    first = writes[0][0] if writes else 0.0
+    after = [round(at - first, 2) for at, _, _ in writes]
     grade.part(
-        "full batches of batch_size, oldest lines first",
+        "full batches of batch_size at once, oldest lines first",
         1.5,
-        sizes == [100, 100, 80] and [s for _, _, b in writes for s in b] == list(range(280)),
-        expected="write requests of [100, 100, 80] lines, in the order written",
-        found=f"write requests of {sizes[:12]} lines",
-        hint="one request per batch: the whole batch in one POST, lines joined by newlines",
+        sizes == [100, 100, REST]
+        and [s for _, _, b in writes for s in b] == list(range(FULL + REST))
+        and after[1] <= 0.5,
+        expected="write requests of [100, 100, 80] lines in the order written, "
+        "the second full one within 0.5 s of the first",
+        found=f"write requests of {sizes[:12]} lines, {after[:12]} s after the first",
+        hint="send a batch as soon as batch_size lines are queued (however many more "
+        "are), one POST per batch, lines joined by newlines",
     )
-    late = [round(at - started, 1) for at, _, seqs in writes if len(seqs) < 100]
+    rest = [a for a, (_, _, seqs) in zip(after, writes, strict=True) if len(seqs) < 100]
     grade.part(
         "the rest goes once its oldest line has waited flush_interval",
         1,
-        len(late) == 1 and 0.7 <= late[0] <= 2.3,
-        expected="one request of the last 80 lines about 1 s after the first line (not at close)",
-        found=f"requests of fewer than 100 lines after {late} s (close was at 3 s)",
+        len(rest) == 1 and 1.3 <= rest[0] <= 1.8,
+        expected="one request of the last 80 lines about 1.5 s after the first request: "
+        "1 s after the oldest of them was written (0.5 s), not after the newest, not at close",
+        found=f"requests of fewer than 100 lines {rest} s after the first (close was at 3 s)",
         hint="the sender waits for a full batch, or for the oldest line's deadline, "
         "whichever comes first",
     )
-    ok, found = _exactly(_landed(admin, sandbox), set(range(280)))
+    ok, found = _exactly(_landed(admin, sandbox), set(range(FULL + REST)))
     grade.part("every line stored once", 1.5, ok, expected="seq 0-279, once each", found=found)
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(5)
 def test_retry_after_in_seconds_and_as_a_date(submission, proxy, admin, sandbox, grade):
-    """A 429 with Retry-After: 2, then a 503 with Retry-After as an HTTP-date 3 s ahead: each
-    refused batch is sent again, no sooner than the server asked, and lands."""
+    """The first batch gets a 429 with Retry-After: 2, then a 503 with Retry-After as an
+    HTTP-date 3 s ahead: it is sent again no sooner than the server asked, and lands. The
+    second gets a 503 with a date already past, then one with a Retry-After that is
+    neither form: it is sent again promptly, and lands."""
     proxy.fail_next(Fault(429, "too many requests", "slow down", {"Retry-After": "2"}, path=WRITE))
     proxy.fail_next(Fault(503, "unavailable", "restarting", path=WRITE, retry_date_in=3.0))
+    second = list(range(100, 150))
+    second_batch: dict[str, Any] = {"path": WRITE, "carrying": b"seq=100i "}
+    proxy.fail_next(Fault(503, "unavailable", "back now", retry_date_in=-30.0, **second_batch))
+    proxy.fail_next(Fault(503, "unavailable", "soon", {"Retry-After": "soon"}, **second_batch))
     lines = _lines(150)
     stats = _replay(
         submission, proxy, [(0.0, line) for line in lines], 0.5, batch_size=100, base_delay=0.1
@@ -160,6 +180,17 @@ def test_retry_after_in_seconds_and_as_a_date(submission, proxy, admin, sandbox,
         expected="the same 100 lines again at the date given (2 to 4.5 s after the 503)",
         found=f"the request after the 503 came {gaps[1:2]} s later",
         hint="Retry-After may be an HTTP-date: email.utils.parsedate_to_datetime() reads it",
+    )
+    again = [seqs == second for _, _, seqs in writes[3:6]]
+    grade.part(
+        "a Retry-After date already past means at once; one it cannot read is not fatal",
+        1,
+        again == [True] * 3 and all(g <= 0.5 for g in gaps[3:5]),
+        expected="seq 100-149 sent three times, each retry within 0.5 s (a date 30 s ago, "
+        "then Retry-After: soon, which falls back to the backoff of base_delay 0.1 s)",
+        found=f"requests 4-6 carried seq 100-149: {again}; {gaps[3:5]} s apart",
+        hint="a date in the past is a wait of 0 s (time.sleep() refuses a negative one); "
+        "parsedate_to_datetime() raises ValueError on what is not a date",
     )
     ok, found = _exactly(_landed(admin, sandbox), set(range(150)))
     grade.part(
@@ -302,6 +333,126 @@ def test_client_errors_are_not_retried_and_413_splits(submission, proxy, admin, 
         1.5,
         ok and counted,
         expected='seq 200-399 stored; stats {"written": 200, "rejected": 200, ...}',
+        found=f"{found}; stats {stats}",
+    )
+
+
+@pytest.mark.points(2)
+def test_a_413_splits_down_to_the_line_that_is_too_large(submission, proxy, admin, sandbox, grade):
+    """A server that answers 413 to any body over 2,000 bytes, and 16 lines in one batch,
+    one of them (seq 5) alone over the limit: the batch is split in halves until every
+    part fits; the line too large is sent alone once and rejected; the others land."""
+    proxy.refuse_larger(2000, Fault(413, "request too large", "over 2000 bytes", path=WRITE))
+    lines = _lines(16)
+    lines[5] = lines[5].replace("seq=5i", f'seq=5i,note="{"x" * 2500}"')
+    stats = _replay(
+        submission,
+        proxy,
+        [(0.0, line) for line in lines],
+        0.2,
+        batch_size=16,
+        base_delay=0.05,
+        max_retries=3,
+    )
+    sent = [seqs for _, _, seqs in _writes(proxy)]
+    grade.part(
+        "the line too large on its own is sent once, then rejected",
+        1,
+        sent.count([5]) == 1 and stats.get("rejected") == 1,
+        expected='seq 5 sent alone once (after 16, 8, 4 and 2 lines); stats {"rejected": 1}',
+        found=f"requests of seq {[f'{s[0]}-{s[-1]}' for s in sent[:12]]}; stats {stats}",
+        hint="a 413 for one line cannot be fixed by splitting: reject it",
+    )
+    ok, found = _exactly(_landed(admin, sandbox), set(range(16)) - {5})
+    grade.part(
+        "the other 15 lines land, and the counts say so",
+        1,
+        ok and stats.get("written") == 15,
+        expected='seq 0-15 but 5 stored; stats {"written": 15, ...}',
+        found=f"{found}; stats {stats}",
+        hint="split the halves again for as long as a part with more than one line is refused",
+    )
+
+
+@pytest.mark.points(2)
+def test_other_5xx_are_retried_and_other_4xx_are_not(submission, proxy, admin, sandbox, grade):
+    """The first of four batches gets a 500, then a 502 (a gateway's HTML page): it is
+    sent again each time and lands. The second gets a 404 and the third a 405: sent once
+    each, rejected. The fourth lands."""
+    html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    proxy.fail_next(Fault(500, "internal error", "unexpected", path=WRITE))
+    proxy.fail_next(Fault(502, "", "", {"Content-Type": "text/html"}, path=WRITE, body=html))
+    proxy.fail_next(Fault(404, "not found", "not found", path=WRITE, carrying=b"seq=50i "))
+    proxy.fail_next(Fault(405, "method not allowed", "no", path=WRITE, carrying=b"seq=100i "))
+    stats = _replay(
+        submission,
+        proxy,
+        [(0.0, line) for line in _lines(200)],
+        0.2,
+        batch_size=50,
+        base_delay=0.05,
+    )
+    sent = [seqs for _, _, seqs in _writes(proxy)]
+    batches = [list(range(n, n + 50)) for n in range(0, 200, 50)]
+    counts = [sent.count(batch) for batch in batches]
+    grade.part(
+        "a 500 and a 502 are retried like a 503",
+        1,
+        counts[0] == 3 and 0 in _landed(admin, sandbox),
+        expected="seq 0-49 sent three times (500, 502, stored)",
+        found=f"seq 0-49 sent {counts[0]} times",
+        hint="any 5xx is the server's trouble, not the batch's: wait and send it again",
+    )
+    ok, found = _exactly(_landed(admin, sandbox), set(batches[0] + batches[3]))
+    grade.part(
+        "a 404 and a 405 are not retried; the rest lands, and the counts say so",
+        1,
+        counts[1:3] == [1, 1]
+        and ok
+        and stats.get("written") == 100
+        and stats.get("rejected") == 100
+        and stats.get("retries") == 2,
+        expected="seq 50-99 (404) and 100-149 (405) sent once each; seq 0-49 and 150-199 "
+        'stored; stats {"written": 100, "rejected": 100, "retries": 2, ...}',
+        found=f"sent {counts[1:3]} times; {found}; stats {stats}",
+        hint="a 4xx answer other than 429 (and 413, which splits) will fail the same way "
+        "every time",
+    )
+
+
+@pytest.mark.points(2)
+def test_a_batch_is_dropped_after_max_retries(submission, proxy, admin, sandbox, grade):
+    """max_retries 3: a batch refused four times (503) is sent 1 + 3 times, then dropped
+    and counted; a batch written later still lands."""
+    for _ in range(4):
+        proxy.fail_next(Fault(503, "unavailable", "overloaded", path=WRITE))
+    lines = _lines(100)
+    stats = _replay(
+        submission,
+        proxy,
+        [(0.0, line) for line in lines[:50]] + [(1.0, line) for line in lines[50:]],
+        1.2,
+        batch_size=50,
+        max_retries=3,
+        base_delay=0.05,
+        max_delay=0.05,
+    )
+    sent = [seqs for _, _, seqs in _writes(proxy)]
+    first = sent.count(list(range(50)))
+    grade.part(
+        "sent once and retried max_retries times, then dropped and counted",
+        1.5,
+        first == 4 and stats.get("dropped") == 50 and stats.get("retries") == 3,
+        expected='seq 0-49 sent 4 times; stats {"dropped": 50, "retries": 3, ...}',
+        found=f"seq 0-49 sent {first} times; stats {stats}",
+        hint="max_retries counts the retries, not the sends: the first send is not one",
+    )
+    ok, found = _exactly(_landed(admin, sandbox), set(range(50, 100)))
+    grade.part(
+        "the writer goes on: a later batch lands",
+        0.5,
+        ok and stats.get("written") == 50,
+        expected='seq 50-99 stored (and not seq 0-49); stats {"written": 50, ...}',
         found=f"{found}; stats {stats}",
     )
 

@@ -14,14 +14,15 @@ max_in_flight=1):
   threads send the queue in batches of batch_size lines, oldest first, one
   POST /api/v2/write per batch and at most max_in_flight at a time; fewer
   lines go once the oldest of them has waited flush_interval seconds;
-- a batch answered 429 or 503, or lost to a dropped connection or a timeout, is
-  sent again: after Retry-After when the answer has one (seconds or an
-  HTTP-date), else after an exponential backoff with jitter: before retry n
+- a batch answered 429 or any 5xx, or lost to a dropped connection or a
+  timeout, is sent again: after Retry-After when the answer has one (seconds or
+  an HTTP-date; a date already past means at once, a value that is neither is
+  ignored), else after an exponential backoff with jitter: before retry n
   (1, 2, ...) wait between half of and all of min(max_delay, base_delay x 2^(n-1));
-  after max_retries retries its lines are dropped;
+  after max_retries retries (sends 1 + max_retries) its lines are dropped;
 - a batch answered 413 (too large) is split in two halves, each sent as a batch;
-- a batch answered 400, 401, 403, 404 or 422 is never sent again: its lines
-  are rejected;
+- a batch answered 400, 401, 403, 404, 422 or any other 4xx but 429 is never
+  sent again: its lines are rejected;
 - at most buffer_limit lines are held (those being sent included); write() on a
   full buffer drops the oldest line that is not being sent: the newest data is
   the most useful;

@@ -12,7 +12,11 @@ VARIANTS = [
             )
         ],
         # Its retries take the answers meant for the next batches, the 413 included.
-        "loses": {"test_client_errors_are_not_retried_and_413_splits": 4},
+        "loses": {
+            "test_client_errors_are_not_retried_and_413_splits": 4,
+            "test_other_5xx_are_retried_and_other_4xx_are_not": 1,
+            "test_a_413_splits_down_to_the_line_that_is_too_large": 1,
+        },
     },
     {
         "name": "retry_after_ignored",
@@ -69,7 +73,10 @@ VARIANTS = [
     {
         "name": "a_413_batch_rejected_whole",
         "patches": [("            if status == 413 and len(batch) > 1:", "            if False:")],
-        "loses": {"test_client_errors_are_not_retried_and_413_splits": 2.5},
+        "loses": {
+            "test_client_errors_are_not_retried_and_413_splits": 2.5,
+            "test_a_413_splits_down_to_the_line_that_is_too_large": 2,
+        },
     },
     {
         "name": "only_full_batches_until_close",
@@ -133,7 +140,56 @@ VARIANTS = [
                 "            if status is not None and status < 300:\n",
             ),
         ],
-        # A batch split after a 413 is counted again for each half; a rejected one too.
-        "loses": {"test_client_errors_are_not_retried_and_413_splits": 1.5},
+        # A batch split after a 413 is counted again for each half; a rejected or
+        # dropped one too.
+        "loses": {
+            "test_client_errors_are_not_retried_and_413_splits": 1.5,
+            "test_a_413_splits_down_to_the_line_that_is_too_large": 1,
+            "test_other_5xx_are_retried_and_other_4xx_are_not": 1,
+            "test_a_batch_is_dropped_after_max_retries": 0.5,
+        },
+    },
+    {
+        # Reads the HTTP-date but forgets that it may already be past: time.sleep() of a
+        # negative number raises, and the sender thread dies with the batch.
+        "name": "a_past_retry_after_date_sleeps_a_negative_time",
+        "patches": [
+            (
+                "return max(0.0, when.timestamp() - time.time())",
+                "return when.timestamp() - time.time()",
+            )
+        ],
+        "loses": {"test_retry_after_in_seconds_and_as_a_date": 2},
+    },
+    {
+        "name": "only_429_and_503_retried",
+        "patches": [
+            (
+                "            if status in REJECT or (status is not None and status not in RETRY "
+                "and status < 500):\n",
+                "            if status is not None and status not in RETRY:\n",
+            )
+        ],
+        "loses": {"test_other_5xx_are_retried_and_other_4xx_are_not": 2},
+    },
+    {
+        # The first send counted among max_retries: one retry short.
+        "name": "max_retries_counts_the_first_send",
+        "patches": [
+            (
+                "            if retries == self.max_retries:",
+                "            if retries == self.max_retries - 1:",
+            )
+        ],
+        "loses": {"test_a_batch_is_dropped_after_max_retries": 1.5},
+    },
+    {
+        # Splits on every 413, even a batch of one line: it splits into nothing and
+        # itself, for ever (until the recursion limit kills the sender).
+        "name": "a_413_split_even_for_one_line",
+        "patches": [
+            ("            if status == 413 and len(batch) > 1:", "            if status == 413:")
+        ],
+        "loses": {"test_a_413_splits_down_to_the_line_that_is_too_large": 2},
     },
 ]

@@ -34,5 +34,21 @@ def test_a_queued_fault_answers_the_next_request_once(influx):
     assert refused == [("POST", "/api/v2/write", b"m v=1")]
 
 
+def test_faults_can_pick_their_request_by_its_lines_or_its_size(influx):
+    """A queued fault waits for a body that carries its lines; a size limit answers every
+    body longer than it, however often it comes."""
+    with FaultProxy(influx.url) as proxy:
+        proxy.fail_next(Fault(404, "not found", "no bucket", path="/api/v2/write", carrying=b"b"))
+        proxy.refuse_larger(10, Fault(413, "request too large", "too large"))
+
+        def post(body: bytes) -> int:
+            return requests.post(f"{proxy.url}/api/v2/write", data=body, timeout=5).status_code
+
+        # Unauthorized on the server (no token): passed on, not answered by the proxy.
+        statuses = [post(b"a v=1"), post(b"b v=1"), post(b"b v=1"), post(b"c v=" + b"1" * 20)]
+    assert statuses == [401, 404, 401, 413]
+    assert [r.body for r in proxy.refused] == [b"b v=1", b"c v=" + b"1" * 20]
+
+
 def _auth(influx) -> dict[str, str]:
     return {"Authorization": f"Token {influx.token}"}
