@@ -21,6 +21,7 @@ max_in_flight=1):
   (1, 2, ...) wait between half of and all of min(max_delay, base_delay x 2^(n-1));
   after max_retries retries (sends 1 + max_retries) its lines are dropped;
 - a batch answered 413 (too large) is split in two halves, each sent as a batch;
+  a single line answered 413 is rejected;
 - a batch answered 400, 401, 403, 404, 422 or any other 4xx but 429 is never
   sent again: its lines are rejected;
 - at most buffer_limit lines are held (those being sent included); write() on a
@@ -126,9 +127,10 @@ class ResilientWriter:
     def _send(self, batch: list[str]) -> None:
         """Send one batch until it is settled: written, rejected or dropped."""
         # TODO: POST the lines joined by newlines with self.session (params, timeout);
-        # 2xx: written. 413: send each half. REJECT: rejected. 429, 5xx, a
-        # ConnectionError or a Timeout: wait (retry_after() of the answer's header, else
-        # backoff()) and send again, up to max_retries, then dropped. Count with _settle.
+        # 2xx: written. 413: send each half (one line alone: rejected). REJECT or another
+        # 4xx but 429: rejected. 429, 5xx, a ConnectionError or a Timeout: wait
+        # (retry_after() of the answer's header, else backoff()) and send again, up to
+        # max_retries, then dropped. Count with _settle.
         raise NotImplementedError("not implemented yet: ResilientWriter._send()")
 
     def backoff(self, retry: int) -> float:

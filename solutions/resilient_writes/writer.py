@@ -18,6 +18,7 @@ max_in_flight=1):
   (1, 2, ...) wait between half of and all of min(max_delay, base_delay x 2^(n-1));
   after max_retries retries (sends 1 + max_retries) its lines are dropped;
 - a batch answered 413 (too large) is split in two halves, each sent as a batch;
+  a single line answered 413 is rejected;
 - a batch answered 400, 401, 403, 404, 422 or any other 4xx but 429 is never
   sent again: its lines are rejected;
 - at most buffer_limit lines are held (those being sent included); write() on a
