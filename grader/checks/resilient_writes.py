@@ -405,15 +405,16 @@ def test_other_5xx_are_retried_and_other_4xx_are_not(submission, proxy, admin, s
     sent = [seqs for _, _, seqs in _writes(proxy)]
     batches = [list(range(n, n + 50)) for n in range(0, 200, 50)]
     counts = [sent.count(batch) for batch in batches]
+    landed = _landed(admin, sandbox)
     grade.part(
         "a 500 and a 502 are retried like a 503",
         1,
-        counts[0] == 3 and 0 in _landed(admin, sandbox),
+        counts[0] == 3 and 0 in landed,
         expected="seq 0-49 sent three times (500, 502, stored)",
         found=f"seq 0-49 sent {counts[0]} times",
         hint="any 5xx is the server's trouble, not the batch's: wait and send it again",
     )
-    ok, found = _exactly(_landed(admin, sandbox), set(batches[0] + batches[3]))
+    ok, found = _exactly(landed, set(batches[0] + batches[3]))
     grade.part(
         "a 404 and a 405 are not retried; the rest lands, and the counts say so",
         1,
