@@ -9,23 +9,36 @@ from __future__ import annotations
 
 import time
 
-from influxdb_client import InfluxDBClient
+from influxdb_client import InfluxDBClient, Run
 from influxdb_client.rest import ApiException
 
 FINISHED = ("success", "failed", "canceled")
 
 
-def wait_for_run(client: InfluxDBClient, task_id: str, run_id: str, timeout: float = 30.0) -> str:
-    """The run's final status, or its last status seen (or "missing") after ``timeout``."""
+def finished_run(
+    client: InfluxDBClient, task_id: str, run_id: str, timeout: float = 30.0
+) -> Run | None:
+    """The run once it finished, else the last state seen (None: never seen) after ``timeout``.
+
+    Read what is needed of a run (its status, ``scheduled_for``) from this one answer:
+    a run that just finished moves from the running ones to the run log, and a second
+    ``GET`` in between can answer 404.
+    """
     deadline = time.monotonic() + timeout
-    status = "missing"
+    run = None
     while time.monotonic() < deadline:
         try:
-            status = client.tasks_api().get_run(task_id, run_id).status
+            run = client.tasks_api().get_run(task_id, run_id)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        if status in FINISHED:
+        if run is not None and run.status in FINISHED:
             break
         time.sleep(0.2)
-    return status
+    return run
+
+
+def wait_for_run(client: InfluxDBClient, task_id: str, run_id: str, timeout: float = 30.0) -> str:
+    """The run's final status, or its last status seen (or "missing") after ``timeout``."""
+    run = finished_run(client, task_id, run_id, timeout)
+    return run.status if run is not None else "missing"

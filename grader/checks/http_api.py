@@ -19,7 +19,7 @@ from influxdb_client import Point, TaskCreateRequest, WritePrecision
 from grader.check import ALL_TIME, expect, expect_ok, expect_records, seed, stored
 from grader.check import typed as typed_value
 from grader.faults import Fault, FaultProxy
-from influx_labs.tasks import wait_for_run
+from influx_labs.tasks import finished_run, wait_for_run
 
 NOT_INFLUX_ERROR = "raise InfluxError(status, code, message, ...) for every error answer"
 
@@ -292,27 +292,25 @@ def test_task_created_and_run(submission, sandbox, admin, grade):
         )
 
     run = submission.call("run_task", task.id)
-    status = None
-    if run.ok and isinstance(run.value, str):
-        status = wait_for_run(admin, task.id, run.value)
+    ran = finished_run(admin, task.id, run.value) if run.ok and isinstance(run.value, str) else None
+    status = ran.status if ran else None
     grade.part(
         "run_task() starts a run that succeeds",
         1,
         status == "success",
         expected="a run ID whose run ends in success",
-        found=run.explain() if not run.ok else f"run {run.value!r}, status {status}",
+        found=run.explain() if not run.ok else f"run {run.value!r}, status {status or 'not found'}",
         hint="POST /api/v2/tasks/{id}/runs with an empty JSON body",
     )
     # The output of that very run: a scheduled run (at the hour) writes at another time.
     wrote = None
-    if status == "success":
-        at = admin.tasks_api().get_run(task.id, run.value).scheduled_for
+    if ran is not None and ran.status == "success":
         tables = admin.query_api().query(
             f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
             '|> filter(fn: (r) => r._measurement == "sales_total")',
             org=sandbox.org_id,
         )
-        wrote = [r.get_value() for t in tables for r in t if r.get_time() == at]
+        wrote = [r.get_value() for t in tables for r in t if r.get_time() == ran.scheduled_for]
     grade.part(
         "the run wrote the task's output",
         1,

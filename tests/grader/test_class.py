@@ -123,9 +123,14 @@ def _nested_class(root: Path) -> Path:
 
 
 def _grade_class(submissions: Path, endpoints: Endpoints, *args: str):
+    """The run and its gradebook; the output of any grading that needs a regrade is added
+    to the run's stdout, so a failed assertion shows why."""
     gradebook = submissions.parent / "gradebook.csv"
     command = ["class", str(submissions), "--csv", str(gradebook), "--backend", "external"]
-    return _grader(*command, *args, env=external_env(endpoints)), gradebook
+    result = _grader(*command, *args, env=external_env(endpoints))
+    for log in sorted(gradebook.with_name("gradebook-reports").glob("*/*.log")):
+        result.stdout += f"\n--- {log.parent.name}/{log.name}\n{log.read_text()}"
+    return result, gradebook
 
 
 @needs_sandbox

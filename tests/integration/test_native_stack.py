@@ -15,7 +15,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from influx_labs.services import NativeStack
 from influx_labs.services.process import process_gone
-from influx_labs.tasks import wait_for_run
+from influx_labs.tasks import finished_run
 from influx_labs.versions import INFLUXDB_VERSION
 
 
@@ -98,11 +98,10 @@ from(bucket: "{fresh_bucket}")
     )
     try:
         run = tasks.run_manually(task.id)
-        status = wait_for_run(influx_client, task.id, run.id)
-        logs = [entry.message for entry in tasks.get_run_logs(task.id, run.id)]
-        assert status == "success", logs
+        ran = finished_run(influx_client, task.id, run.id)
+        assert ran is not None and ran.status == "success", tasks.get_run_logs(task.id, run.id)
         # The output of that very run: a scheduled run at the hour writes one of its own.
-        at = tasks.get_run(task.id, run.id).scheduled_for
+        at = ran.scheduled_for
         tables = influx_client.query_api().query(
             f'from(bucket: "{fresh_bucket}") |> range(start: -2h) '
             '|> filter(fn: (r) => r._measurement == "totals")'
