@@ -86,6 +86,7 @@ def new_env_text(
     grafana_port: int = 3000,
     toxiproxy_port: int = 8474,
     toxiproxy_influxdb_port: int = 18086,
+    cloud_port: int = 8087,
 ) -> str:
     """A complete ``.env`` with fresh random secrets, for Compose and the native stack alike."""
     token = secret(48)
@@ -108,6 +109,11 @@ def new_env_text(
             f"GRAFANA_ADMIN_PASSWORD={secret(18)}",
             f"TOXIPROXY_PORT={toxiproxy_port}",
             f"TOXIPROXY_INFLUXDB_PORT={toxiproxy_influxdb_port}",
+            f"INFLUXDB_CLOUD_URL=http://127.0.0.1:{cloud_port}",
+            "INFLUXDB_CLOUD_ORG=influx-labs",
+            "INFLUXDB_CLOUD_BUCKET=labs",
+            f"INFLUXDB_CLOUD_TOKEN={secret(48)}",
+            f"INFLUXDB_CLOUD_PORT={cloud_port}",
             "",
         ]
     )

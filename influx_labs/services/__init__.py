@@ -23,6 +23,7 @@ from .base import (
     ServiceError,
     ServiceStartError,
     Stack,
+    server_env,
 )
 from .binaries import native_available
 from .docker import DockerStack, docker_available
@@ -49,6 +50,7 @@ __all__ = [
     "Stack",
     "choose_backend",
     "open_stack",
+    "server_env",
 ]
 
 

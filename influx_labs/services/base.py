@@ -7,9 +7,11 @@ local processes or a server the user already has.
 
 from __future__ import annotations
 
+import re
 import socket
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
 
@@ -105,6 +107,17 @@ class BrokerEndpoint:
             raise ServiceDown(f"MQTT broker at {self.host}:{self.port} refused: {exc}") from exc
 
 
+def server_env(name: str, server: InfluxEndpoint) -> dict[str, str]:
+    """The settings of the extra InfluxDB server ``name``: ``INFLUXDB_CLOUD_URL`` and so on."""
+    prefix = f"INFLUXDB_{name.upper()}_"
+    return {
+        f"{prefix}URL": server.url,
+        f"{prefix}ORG": server.org,
+        f"{prefix}BUCKET": server.bucket,
+        f"{prefix}TOKEN": server.token,
+    }
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """Everything a lab program needs, whichever backend runs the servers."""
@@ -112,10 +125,12 @@ class Endpoints:
     influx: InfluxEndpoint
     mqtt: BrokerEndpoint
     backend: str
+    # Extra InfluxDB servers started for a lab that needs more than one (e.g. "cloud").
+    servers: Mapping[str, InfluxEndpoint] = field(default_factory=dict)
 
     def as_env(self) -> dict[str, str]:
         """The settings as environment variables, in the names the labs read."""
-        return {
+        env = {
             "INFLUXDB_V2_URL": self.influx.url,
             "INFLUXDB_V2_ORG": self.influx.org,
             "INFLUXDB_V2_BUCKET": self.influx.bucket,
@@ -123,6 +138,9 @@ class Endpoints:
             "MQTT_HOST": self.mqtt.host,
             "MQTT_PORT": str(self.mqtt.port),
         }
+        for name, server in self.servers.items():
+            env |= server_env(name, server)
+        return env
 
 
 class Stack(ABC):
@@ -147,9 +165,26 @@ class Stack(ABC):
         return self._endpoints
 
     def check(self) -> None:
-        """Raise :class:`ServiceDown` unless both services answer right now."""
+        """Raise :class:`ServiceDown` unless every service answers right now."""
         self.endpoints.influx.health()
         self.endpoints.mqtt.check()
+        for server in self.endpoints.servers.values():
+            server.health()
+
+    def influx_server(self, name: str) -> InfluxEndpoint:
+        """Another InfluxDB server of this stack, started on the first ask: a lab with an
+        edge and a cloud, or two regions, asks for each by name. Stopped with the stack."""
+        if not re.fullmatch(r"[a-z][a-z0-9]*", name):
+            raise ServiceError(f"an InfluxDB server's name is lower-case letters: not {name!r}")
+        endpoints = self.endpoints
+        if name not in endpoints.servers:
+            server = self._start_influx(name)
+            self._endpoints = replace(endpoints, servers={**endpoints.servers, name: server})
+        return self.endpoints.servers[name]
+
+    def _start_influx(self, name: str) -> InfluxEndpoint:
+        """Start (or reach) the extra InfluxDB server ``name``, onboarded like the first."""
+        raise ServiceError(f"the {self.backend} backend cannot start another InfluxDB")
 
     def __enter__(self) -> Self:
         self.start()

@@ -150,19 +150,21 @@ class DockerStack(Stack):
         self.docker_client_kw = docker_client_kw
         self.influx_container: Any = None
         self.mqtt_container: Any = None
+        self.extra_containers: list[Any] = []  # the labs' extra InfluxDB servers
         self._endpoints: Endpoints | None = None
         # Publish on 127.0.0.1 only, as the Compose file does; start() turns it
         # off where the engine's loopback is not this machine's.
         self.loopback = True
 
-    def influxdb_container(self) -> Any:
-        """The configured (not yet started) InfluxDB container."""
+    def influxdb_container(self, token: str | None = None) -> Any:
+        """The configured (not yet started) InfluxDB container; ``token``: its admin token,
+        else the stack's."""
         from testcontainers.community.influxdb import InfluxDb2Container
 
         container = InfluxDb2Container(
             image=INFLUXDB_IMAGE,
             init_mode="setup",
-            admin_token=self.token,
+            admin_token=token or self.token,
             username=self.username,
             password=self.password,
             org_name=self.org,
@@ -207,21 +209,37 @@ class DockerStack(Stack):
             )
             self.stop()
             raise ServiceError(f"a container did not start ({exc}): {report}") from exc
-        host = "127.0.0.1" if self.loopback else self.influx_container.get_container_host_ip()
-        influx = InfluxEndpoint(
-            url=f"http://{host}:{self.influx_container.get_exposed_port(8086)}",
-            org=self.org,
-            bucket=self.bucket,
-            token=self.token,
-        )
+        influx = self._endpoint(self.influx_container, self.token)
+        host = "127.0.0.1" if self.loopback else self.mqtt_container.get_container_host_ip()
         broker = BrokerEndpoint(host, int(self.mqtt_container.get_exposed_port(1883)))
         self._endpoints = Endpoints(influx, broker, self.backend)
         influx.health()
         return self._endpoints
 
+    def _endpoint(self, container: Any, token: str) -> InfluxEndpoint:
+        host = "127.0.0.1" if self.loopback else container.get_container_host_ip()
+        url = f"http://{host}:{container.get_exposed_port(8086)}"
+        return InfluxEndpoint(url=url, org=self.org, bucket=self.bucket, token=token)
+
+    def _start_influx(self, name: str) -> InfluxEndpoint:
+        """One more container of the pinned image, onboarded like the first."""
+        token = secret(32)
+        container = self.influxdb_container(token)
+        self.extra_containers.append(container)
+        try:
+            container.start()
+        except Exception as exc:
+            raise ServiceError(
+                f"InfluxDB {name!r} did not start ({exc}): {_post_mortem(container)}"
+            ) from exc
+        server = self._endpoint(container, token)
+        server.health()
+        return server
+
     def stop(self) -> None:
-        for container in (self.mqtt_container, self.influx_container):
+        for container in (self.mqtt_container, self.influx_container, *self.extra_containers):
             if container is not None:
                 with contextlib.suppress(Exception):
                     container.stop()
         self.mqtt_container = self.influx_container = None
+        self.extra_containers = []

@@ -7,8 +7,12 @@ at once with a message instead of deep inside a lab.
 
 from __future__ import annotations
 
-from ..settings import Settings, load_settings
-from .base import BrokerEndpoint, Endpoints, InfluxEndpoint, ServiceError, Stack
+import os
+
+from dotenv import dotenv_values
+
+from ..settings import Settings, env_file, load_settings
+from .base import BrokerEndpoint, Endpoints, InfluxEndpoint, ServiceError, Stack, server_env
 
 
 def settings_endpoints(settings: Settings) -> Endpoints:
@@ -46,3 +50,20 @@ class ExternalStack(Stack):
 
     def stop(self) -> None:
         """Nothing to stop: the user owns these servers."""
+
+    def _start_influx(self, name: str) -> InfluxEndpoint:
+        """The extra server the settings describe (``INFLUXDB_CLOUD_URL`` and so on), checked
+        like the first: a lab run on external servers cannot start one itself."""
+        names = list(server_env(name, InfluxEndpoint("", "", "", "")))
+        values = {**dotenv_values(env_file()), **os.environ}
+        missing = [n for n in names if not values.get(n)]
+        if missing:
+            raise ServiceError(
+                f"this lab needs a second InfluxDB server, {name!r}: set {', '.join(missing)} "
+                f"(the Compose stack starts one with `docker compose --profile {name} up -d`)"
+            )
+        url, org, bucket, token = (str(values[n]) for n in names)
+        server = InfluxEndpoint(url.rstrip("/"), org, bucket, token)
+        server.health()
+        server.check_token()
+        return server

@@ -18,6 +18,8 @@ import shutil
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psutil
@@ -29,6 +31,7 @@ from .base import (
     Endpoints,
     InfluxEndpoint,
     ServiceDown,
+    ServiceError,
     ServiceStartError,
     Stack,
 )
@@ -87,6 +90,20 @@ def sweep_stale_workdirs() -> list[Path]:
     return removed
 
 
+def _influx_ready(url: str) -> bool:
+    with contextlib.suppress(requests.RequestException, ValueError):
+        r = requests.get(f"{url}/health", timeout=1)
+        return r.status_code == 200 and r.json().get("status") == "pass"
+    return False
+
+
+def _broker_ready(broker: BrokerEndpoint) -> bool:
+    with contextlib.suppress(ServiceDown):
+        broker.check(timeout=1)
+        return True
+    return False
+
+
 def _cleanup(processes: list[ManagedProcess], tmpdir: Path | None) -> None:
     for proc in processes:
         proc.stop()
@@ -132,6 +149,7 @@ class NativeStack(Stack):
         self.mosquitto: ManagedProcess | None = None
         self._endpoints: Endpoints | None = None
         self._finalizer: weakref.finalize | None = None
+        self._processes: list[ManagedProcess] = []  # every server, extra ones included
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -160,7 +178,7 @@ class NativeStack(Stack):
             influx_port = self.influx_port or free_port()
             mqtt_port = self.mqtt_port or free_port()
             self._spawn(influxd_bin, mosquitto_bin, influx_port, mqtt_port)
-            procs = [p for p in (self.influxd, self.mosquitto) if p]
+            procs = self._processes = [p for p in (self.influxd, self.mosquitto) if p]
             if not self.detached:
                 self._finalizer = weakref.finalize(self, _cleanup, procs, owned_tmp)
             try:
@@ -190,12 +208,12 @@ class NativeStack(Stack):
         if self._finalizer is not None:
             self._finalizer()
         else:
-            _cleanup([p for p in (self.influxd, self.mosquitto) if p], None)
+            _cleanup(self._processes, None)
 
     def check(self) -> None:
         """Like :meth:`Stack.check`, but names a server process that has died and why."""
-        for proc in (self.influxd, self.mosquitto):
-            if proc is not None and (code := proc.exit_code()) is not None:
+        for proc in self._processes:
+            if (code := proc.exit_code()) is not None:
                 raise ServiceDown(
                     f"{proc.name} (pid {proc.pid}) has exited with status {code}; "
                     f"last log lines:\n{proc.log_tail()}"
@@ -215,31 +233,7 @@ class NativeStack(Stack):
         conf = mqtt_dir / "mosquitto.conf"
         conf.write_text(mosquitto_conf(mqtt_port, mqtt_dir, persistent=self.detached))
 
-        # Settings come only from our flags: drop INFLUXD_* the caller may have
-        # exported, and point the config search at our own empty directory.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXD_")}
-        env["INFLUXD_CONFIG_PATH"] = str(influx_dir)
-        self.influxd = ManagedProcess(
-            "influxd",
-            [
-                str(influxd_bin),
-                "--bolt-path",
-                str(influx_dir / "influxd.bolt"),
-                "--engine-path",
-                str(influx_dir / "engine"),
-                "--sqlite-path",
-                str(influx_dir / "influxd.sqlite"),
-                "--http-bind-address",
-                f"127.0.0.1:{influx_port}",
-                "--reporting-disabled",
-                "--log-level",
-                self.log_level,
-            ],
-            self.workdir / "influxd.log",
-            cwd=influx_dir,
-            env=env,
-            detached=self.detached,
-        )
+        self.influxd = self._influxd(influxd_bin, influx_dir, influx_port, "influxd")
         self.mosquitto = ManagedProcess(
             "mosquitto",
             [str(mosquitto_bin), "-c", str(conf)],
@@ -251,38 +245,92 @@ class NativeStack(Stack):
         self.influxd.start()
         self.mosquitto.start()
 
+    def _influxd(self, influxd_bin: Path, data: Path, port: int, name: str) -> ManagedProcess:
+        """An influxd process (not yet started) keeping its data in ``data``."""
+        assert self.workdir is not None
+        # Settings come only from our flags: drop INFLUXD_* the caller may have
+        # exported, and point the config search at our own empty directory.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INFLUXD_")}
+        env["INFLUXD_CONFIG_PATH"] = str(data)
+        return ManagedProcess(
+            name,
+            [
+                str(influxd_bin),
+                "--bolt-path",
+                str(data / "influxd.bolt"),
+                "--engine-path",
+                str(data / "engine"),
+                "--sqlite-path",
+                str(data / "influxd.sqlite"),
+                "--http-bind-address",
+                f"127.0.0.1:{port}",
+                "--reporting-disabled",
+                "--log-level",
+                self.log_level,
+            ],
+            self.workdir / f"{name}.log",
+            cwd=data,
+            env=env,
+            detached=self.detached,
+        )
+
     def _wait_ready(self, influx_port: int, mqtt_port: int) -> None:
-        influx_url = f"http://127.0.0.1:{influx_port}"
         broker = BrokerEndpoint("127.0.0.1", mqtt_port)
+        assert self.influxd is not None and self.mosquitto is not None
+        self._wait_for(
+            {
+                self.influxd: partial(_influx_ready, f"http://127.0.0.1:{influx_port}"),
+                self.mosquitto: partial(_broker_ready, broker),
+            }
+        )
+
+    def _wait_for(self, probes: dict[ManagedProcess, Callable[[], bool]]) -> None:
+        """Return once every process's probe says ready; ServiceStartError when one exits
+        or the start-up time is over."""
         deadline = time.monotonic() + self.startup_timeout
-        influx_ok = mqtt_ok = False
-        while True:
-            for proc in (self.influxd, self.mosquitto):
-                assert proc is not None
+        waiting = dict(probes)
+        while waiting:
+            for proc, ready in list(waiting.items()):
                 if (code := proc.exit_code()) is not None:
                     raise ServiceStartError(
                         f"{proc.name} exited with status {code} while starting; "
                         f"last log lines ({proc.log_path}):\n{proc.log_tail()}"
                     )
-            if not influx_ok:
-                with contextlib.suppress(requests.RequestException, ValueError):
-                    r = requests.get(f"{influx_url}/health", timeout=1)
-                    influx_ok = r.status_code == 200 and r.json().get("status") == "pass"
-            if not mqtt_ok:
-                with contextlib.suppress(ServiceDown):
-                    broker.check(timeout=1)
-                    mqtt_ok = True
-            if influx_ok and mqtt_ok:
-                return
-            if time.monotonic() > deadline:
-                waiting = [
-                    n for n, ok in (("influxd", influx_ok), ("mosquitto", mqtt_ok)) if not ok
-                ]
+                if ready():
+                    del waiting[proc]
+            if waiting and time.monotonic() > deadline:
                 raise ServiceStartError(
-                    f"{' and '.join(waiting)} did not become ready within "
+                    f"{' and '.join(p.name for p in waiting)} did not become ready within "
                     f"{self.startup_timeout:.0f}s; logs are in {self.workdir}"
                 )
             time.sleep(0.02)
+
+    def _start_influx(self, name: str) -> InfluxEndpoint:
+        """Another influxd on a free port with a data directory of its own in the stack's,
+        onboarded with the same org and bucket and a token of its own."""
+        if self.detached:
+            raise ServiceError(
+                "a detached native stack runs one InfluxDB; start labs' extra "
+                "servers from the grader or the tests, or use Docker Compose"
+            )
+        assert self.workdir is not None
+        data = self.workdir / f"influxdb-{name}"
+        data.mkdir(exist_ok=True)
+        for attempt in range(3):  # a free port can be taken before influxd binds it
+            port = free_port()
+            proc = self._influxd(find_influxd(), data, port, f"influxd-{name}")
+            self._processes.append(proc)
+            proc.start()
+            try:
+                self._wait_for({proc: partial(_influx_ready, f"http://127.0.0.1:{port}")})
+                break
+            except ServiceStartError as exc:
+                proc.stop()
+                if attempt == 2 or _PORT_RACE not in str(exc):
+                    raise
+        server = InfluxEndpoint(f"http://127.0.0.1:{port}", self.org, self.bucket, secret(32))
+        self._onboard(server)
+        return server
 
     def _onboard(self, influx: InfluxEndpoint) -> None:
         """Create the first user, org, bucket and admin token (once per data directory)."""
@@ -298,7 +346,7 @@ class NativeStack(Stack):
                 "org": self.org,
                 "bucket": self.bucket,
                 "retentionPeriodSeconds": self.retention_seconds,
-                "token": self.token,
+                "token": influx.token,
             },
             timeout=10,
         )

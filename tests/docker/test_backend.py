@@ -63,8 +63,11 @@ def test_a_stopped_stack_leaves_no_container_volume_or_network() -> None:
     stack = DockerStack()
     with stack:
         assert stack.loopback, "a second stack in one process publishes on loopback too"
+        cloud = stack.influx_server("cloud")  # a lab's second InfluxDB goes with the stack too
+        assert cloud.url != stack.endpoints.influx.url
+        cloud.check_token()
         running = docker_objects()
-        assert len(running["containers"] - before["containers"]) == 2
+        assert len(running["containers"] - before["containers"]) == 3
         # The influxdb image declares its data and config as volumes: two anonymous ones.
         volumes = _inspect(stack.influx_container.get_wrapped_container().id)["Mounts"]
         assert [m["Type"] for m in volumes] == ["volume", "volume"]

@@ -148,3 +148,23 @@ def test_stop_leaves_no_server_processes_and_no_files():
     assert all(process_gone(p) for p in pids)
     assert not workdir.exists()
     stack.stop()  # a second stop is harmless
+
+
+@pytest.mark.usefixtures("native_binaries")
+def test_a_second_influxdb_starts_on_demand_with_its_own_data_and_stops_with_the_stack():
+    with NativeStack() as stack:
+        cloud = stack.influx_server("cloud")
+        assert stack.influx_server("cloud") == cloud  # asked again: the same server
+        edge = stack.endpoints.influx
+        assert cloud.url != edge.url and cloud.token != edge.token
+        cloud.check_token()
+        # Two servers, not two names for one: the edge's token does not open the cloud.
+        refused = requests.get(
+            f"{cloud.url}/api/v2/buckets", headers={"Authorization": f"Token {edge.token}"}
+        )
+        assert refused.status_code == 401
+        env = stack.endpoints.as_env()
+        assert (env["INFLUXDB_CLOUD_URL"], env["INFLUXDB_CLOUD_TOKEN"]) == (cloud.url, cloud.token)
+        stack.check()
+        pid = next(p.pid for p in stack._processes if p.name == "influxd-cloud")
+    assert process_gone(pid)

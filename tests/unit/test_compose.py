@@ -37,12 +37,18 @@ INIT_SCRIPT = DEPLOY / "influxdb" / "init" / "10-grafana-reader.sh"
 
 EXPECTED_IMAGES = {
     "influxdb": versions.INFLUXDB_IMAGE,
+    "influxdb-cloud": versions.INFLUXDB_IMAGE,
     "mosquitto": versions.MOSQUITTO_IMAGE,
     "grafana": versions.GRAFANA_IMAGE,
     "toxiproxy": versions.TOXIPROXY_IMAGE,
 }
 # Variables that hold credentials: Compose must refuse to start without them.
-SECRET_VARS = {"INFLUXDB_V2_TOKEN", "INFLUXDB_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"}
+SECRET_VARS = {
+    "INFLUXDB_V2_TOKEN",
+    "INFLUXDB_CLOUD_TOKEN",
+    "INFLUXDB_ADMIN_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+}
 SECRET_KEY = re.compile(r"TOKEN|PASSWORD|SECRET")
 LOOPBACK = "127.0.0.1"
 
@@ -222,12 +228,15 @@ def test_every_published_port_is_loopback_only(services: dict[str, Any]) -> None
     assert published == len(services) + 1
 
 
-def test_only_grafana_and_the_fault_proxy_are_optional(services: dict[str, Any]) -> None:
+def test_only_grafana_the_fault_proxy_and_the_cloud_are_optional(
+    services: dict[str, Any],
+) -> None:
     # Grafana's image cannot be had everywhere: the rest of the stack must run without it.
-    # Toxiproxy is for the resilience lab's faults, started on demand.
+    # Toxiproxy is for the resilience lab's faults, the cloud for edge_to_cloud: on demand.
     profiles = {name: service.get("profiles") for name, service in services.items()}
     assert profiles == {
         "influxdb": None,
+        "influxdb-cloud": ["cloud"],
         "mosquitto": None,
         "grafana": ["grafana"],
         "toxiproxy": ["faults"],
@@ -263,6 +272,19 @@ def test_influxdb_onboarding_environment(services: dict[str, Any]) -> None:
     for key, variable in expected.items():
         refs = [m.group("braced") or m.group("bare") for m in COMPOSE_REF.finditer(env[key])]
         assert refs == [variable], f"{key} should come from ${{{variable}}}, got {env[key]!r}"
+
+
+def test_the_cloud_is_a_second_server_with_its_own_token_data_and_port(
+    services: dict[str, Any], generated_env: dict[str, str]
+) -> None:
+    cloud, edge = services["influxdb-cloud"], services["influxdb"]
+    token = _environment(cloud)["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    assert [m.group("braced") for m in COMPOSE_REF.finditer(token)] == ["INFLUXDB_CLOUD_TOKEN"]
+    volumes = {source for source, _, _ in _volumes(cloud)}
+    assert volumes and not volumes & {source for source, _, _ in _volumes(edge)}
+    port, _ = _interpolate(cloud["ports"][0], generated_env)
+    assert port == f"{LOOPBACK}:{generated_env['INFLUXDB_CLOUD_PORT']}:8086"
+    assert generated_env["INFLUXDB_CLOUD_URL"].endswith(f":{generated_env['INFLUXDB_CLOUD_PORT']}")
 
 
 # --- secrets and variables ---------------------------------------------------
