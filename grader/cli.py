@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from enum import StrEnum
 from pathlib import Path
@@ -221,20 +221,28 @@ def check(
 
 
 @contextlib.contextmanager
-def class_services(backend: Backend) -> Iterator[tuple[str, dict[str, str] | None, str]]:
+def class_services(
+    backend: Backend, servers: Iterable[str] = ()
+) -> Iterator[tuple[str, dict[str, str] | None, str]]:
     """One set of servers for the whole class: (backend for grade(), its env, their name).
 
-    Unless they are external, the servers start once here and every grading run
-    reaches them as external ones, so 30 students do not start 30 influxd servers.
+    Unless they are external, the servers start once here, with the extra InfluxDB
+    ``servers`` the labs need, and every grading run reaches them as external ones,
+    so 30 students do not start 30 influxd servers.
     """
     if backend == Backend.external:
         yield "external", None, "external"
         return
+    stack = None
     try:
         stack = open_stack(backend.value)
         with console.status(f"starting the lab services ({stack.backend})"):
             stack.start()
+            for name in sorted(set(servers)):
+                stack.influx_server(name)
     except ServiceError as exc:
+        if stack is not None:
+            stack.stop()  # what did start: the first servers, before an extra one failed
         console.print(f"[red]cannot start the lab services: {escape(str(exc))}[/]")
         raise typer.Exit(EXIT_REGRADE) from None
     try:
@@ -318,7 +326,8 @@ def grade_tasks(
         raise typer.Exit(EXIT_REGRADE)
     if not todo:
         return entries, 0, reused
-    with class_services(backend) as (run_backend, env, served_by):
+    servers = [name for task in todo for name in LABS[task.lab].servers]
+    with class_services(backend, servers) as (run_backend, env, served_by):
         progress = Progress(
             TextColumn("grading"),
             BarColumn(),

@@ -58,6 +58,14 @@ class Fault:
     carrying: bytes = b""  # ... and whose body (uncompressed) contains this
     # Retry-After as an HTTP-date this many seconds after the moment of answering.
     retry_date_in: float | None = None
+    # No answer at all, the connection closed instead: "before" the request reaches the
+    # server (a network cut, a server down) or "after" it did (the answer lost on the way).
+    cut: str = ""
+
+
+def cut(when: str = "before", path: str = "/api/v2/write") -> Fault:
+    """A connection closed without an answer, ``before`` or ``after`` the server got it."""
+    return Fault(0, "", "", path=path, cut=when)
 
 
 class FaultProxy:
@@ -71,10 +79,13 @@ class FaultProxy:
         self._each: tuple[int, Fault] | None = None  # (times, fault): each body that often
         self._largest: tuple[int, Fault] | None = None  # (bytes, fault): a larger body
         self._refusals: Counter[bytes] = Counter()
+        self._stall: tuple[int, float] | None = None  # (requests to go, seconds)
+        self.stalling = threading.Event()  # set when the stalled request arrived
         self._lock = threading.Lock()
         # Each request passed on, and each answered with a fault.
         self.forwarded: list[Seen] = []
         self.refused: list[Seen] = []
+        self.unanswered: list[Seen] = []  # forwarded, and the answer cut ("after")
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -106,6 +117,26 @@ class FaultProxy:
         ``fault``, as a server with a maximum request size answers."""
         with self._lock:
             self._largest = (size, fault)
+
+    def stall(self, after: int, seconds: float) -> None:
+        """The request that comes after ``after`` more (a slow server) waits ``seconds``
+        before it is passed on: long enough for a check to kill its sender mid-request.
+        ``stalling`` is set when it arrives."""
+        with self._lock:
+            self._stall = (after, seconds)
+            self.stalling.clear()
+
+    def _stalls(self) -> float:
+        """How long this request waits (counting it towards the stall)."""
+        with self._lock:
+            if self._stall is None:
+                return 0.0
+            after, seconds = self._stall
+            self._stall = None if after == 0 else (after - 1, seconds)
+        if after:
+            return 0.0
+        self.stalling.set()
+        return seconds
 
     def _fault_for(self, path: str, body: bytes) -> Fault | None:
         def applies(fault: Fault | None) -> bool:
@@ -143,17 +174,34 @@ class FaultProxy:
             protocol_version = "HTTP/1.1"
 
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self._body()
                 plain = self._plain(body)
                 fault = proxy._fault_for(self.path, plain)
                 seen = Seen(self.command, self.path, plain, time.monotonic())
-                if fault is None:
-                    proxy.forwarded.append(seen)
-                    self._forward(body)
+                if fault is None or fault.cut == "after":
+                    proxy.forwarded.append(seen)  # as it arrives: a stalled one too
+                    if fault is not None:
+                        proxy.unanswered.append(seen)
+                    if fault is None and self.command == "POST":
+                        time.sleep(proxy._stalls())
+                    self._forward(body, reply=fault is None)
                 else:
                     proxy.refused.append(seen)
                     self._fail(fault)
+
+            def _body(self) -> bytes:
+                """The request's body, sent with a length or in chunks (as Go's client does,
+                e.g. influxd's replication)."""
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    return self.rfile.read(length) if length else b""
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()  # the CRLF after each chunk
+                while self.rfile.readline().strip():  # trailers, up to the blank line
+                    pass
+                return b"".join(chunks)
 
             def _plain(self, body: bytes) -> bytes:
                 """The body as sent before compression, for a check to read."""
@@ -163,6 +211,9 @@ class FaultProxy:
                 return body
 
             def _fail(self, fault: Fault) -> None:
+                if fault.cut:
+                    self._hang_up()
+                    return
                 error = {"code": fault.code, "message": fault.message}
                 payload = (fault.body or json.dumps(error)).encode()
                 headers = {"Content-Type": "application/json; charset=utf-8", **fault.headers}
@@ -176,7 +227,14 @@ class FaultProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _forward(self, body: bytes) -> None:
+            def _hang_up(self) -> None:
+                """Close the client's connection without a byte of answer."""
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+
+            def _forward(self, body: bytes, reply: bool = True) -> None:
+                """Pass the request on and its answer back (``reply`` False: hang up instead)."""
                 upstream = http.client.HTTPConnection(proxy._host, proxy._port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 try:
@@ -185,6 +243,9 @@ class FaultProxy:
                     data = answer.read()
                 finally:
                     upstream.close()
+                if not reply:
+                    self._hang_up()
+                    return
                 self.send_response(answer.status, answer.reason)
                 for name, value in answer.getheaders():
                     if name.lower() not in HOP_BY_HOP | {"content-length"}:

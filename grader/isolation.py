@@ -41,6 +41,7 @@ SANDBOX_UID = 1000
 SUBMISSION_DIR = "/submission"  # the private, writable copy of the student's folder
 SOURCE_DIR = "/run/source"  # the student's folder itself, read-only
 RUNNER_DIR = "/opt/grader"  # the runner's own files (grader/runner.py, codec.py)
+STATE_DIR = "/state"  # a program's folder that outlives it, when a check gives one
 RUNNER_FILES = ("__init__.py", "runner.py", "codec.py")
 
 # What a Python process needs from /etc; everything else there stays outside.
@@ -165,14 +166,21 @@ def _python_binds() -> list[str]:
 
 
 def bwrap_command(
-    source: Path, workroot: Path, command: list[str], *, limits: Limits = LIMITS
+    source: Path,
+    workroot: Path,
+    command: list[str],
+    *,
+    limits: Limits = LIMITS,
+    state: Path | None = None,
 ) -> list[str]:
     """The bwrap command line running ``command`` with the student's folder at SOURCE_DIR.
 
     The folder is mounted read-only; the runner copies it into the size-limited
     tmpfs at SUBMISSION_DIR, so the code's writes never reach a real disk.
     ``workroot`` is the grader's folder for this sandbox; only its ``etc/``
-    files (see :func:`write_identity`) are mounted.
+    files (see :func:`write_identity`) are mounted. ``state``, a folder the grader
+    made for one check, is mounted writable at STATE_DIR: what a program keeps
+    there outlives it (a forwarder's checkpoint, across a SIGKILL and a restart).
     """
     runner = Path(__file__).resolve().parent
     argv = [*_namespace_flags(), *_system_binds()]
@@ -196,6 +204,8 @@ def bwrap_command(
     ]
     for name in RUNNER_FILES:
         argv += ["--ro-bind", str(runner / name), f"{RUNNER_DIR}/grader/{name}"]
+    if state is not None:
+        argv += ["--bind", str(state), STATE_DIR]
     # The root bwrap builds is a tmpfs: read-only, so only /tmp and SUBMISSION_DIR take writes.
     return [*argv, "--remount-ro", "/", "--chdir", "/tmp", "--", *command]
 

@@ -14,6 +14,7 @@ class Lab:
     title: str
     module: str  # the file the student completes, without ".py"
     seconds: float  # a typical grading's duration on warm services: a class runs long ones first
+    servers: tuple[str, ...] = ()  # extra InfluxDB servers the checks need, by name
 
     @property
     def skeleton(self) -> Path:
@@ -42,6 +43,13 @@ LABS: dict[str, Lab] = {
             "DevOps and serverless: CI metrics, a Lambda handler, Docker stats",
             "devops",
             seconds=12,
+        ),
+        Lab(
+            "edge_to_cloud",
+            "Edge to cloud: store-and-forward and replication",
+            "forwarder",
+            seconds=45,
+            servers=("cloud",),
         ),
     )
 }

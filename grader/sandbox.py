@@ -29,6 +29,8 @@ _RESOURCES = (
     "dbrp",
     "telegrafs",
     "annotations",
+    "remotes",
+    "replications",
 )
 
 

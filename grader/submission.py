@@ -35,7 +35,7 @@ from typing import Any
 from influx_labs.services.process import die_with_parent
 
 from . import codec, isolation
-from .isolation import LIMITS, SOURCE_DIR, SUBMISSION_DIR, Cgroup, Isolation
+from .isolation import LIMITS, SOURCE_DIR, STATE_DIR, SUBMISSION_DIR, Cgroup, Isolation
 from .runner import RESULT_LIMIT, trim
 
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space per process; pandas fits well within it
@@ -264,12 +264,13 @@ class Runner:
         Path(self.home).mkdir(exist_ok=True)
         return env | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
 
-    def runner_command(self, mode: str, *args: str) -> list[str]:
-        """The command line starting ``grader.runner MODE SOURCE WORKDIR ARGS...`` here."""
+    def runner_command(self, mode: str, *args: str, state: Path | None = None) -> list[str]:
+        """The command line starting ``grader.runner MODE SOURCE WORKDIR ARGS...`` here
+        (``state``: a folder mounted writable at STATE_DIR, see ``bwrap_command``)."""
         python = [sys.executable, "-P", "-s", "-m", "grader.runner"]
         if self.contained:
             command = [*python, mode, SOURCE_DIR, str(self.workdir), *args]
-            return isolation.bwrap_command(self.path, self.workroot, command)
+            return isolation.bwrap_command(self.path, self.workroot, command, state=state)
         return [*python, mode, str(self.path), str(self.workdir), *args]
 
     def server(self) -> _Server:
@@ -447,9 +448,21 @@ class Submission:
             reply["stderr"] = f"[grader] {server.note}\n{reply.get('stderr', '')}"
         return _interpret(function, reply, seconds)
 
-    def program(self, script: str, *args: str, env: dict[str, str] | None = None) -> Program:
-        """Start a long-running program from the submission (e.g. the IoT bridge)."""
-        program = Program(self, script, list(args), env or {})
+    def program(
+        self,
+        script: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        state: Path | None = None,
+    ) -> Program:
+        """Start a long-running program from the submission (e.g. the IoT bridge).
+
+        ``state``: a folder of the check's that the program sees as ``$STATE_DIR``,
+        the same one each time it is started again (e.g. after a SIGKILL).
+        """
+        if state is not None:
+            env = {**(env or {}), "STATE_DIR": STATE_DIR if self.contained else str(state)}
+        program = Program(self, script, list(args), env or {}, state)
         self._programs.append(program)
         return program
 
@@ -528,13 +541,18 @@ class Program:
     """A student's long-running program in a sandbox of its own, signalled by the grader."""
 
     def __init__(
-        self, submission: Submission, script: str, args: list[str], env: dict[str, str]
+        self,
+        submission: Submission,
+        script: str,
+        args: list[str],
+        env: dict[str, str],
+        state: Path | None = None,
     ) -> None:
         self.contained = submission.contained
         self._tmp = tempfile.TemporaryDirectory(prefix="grader-program-")
         self.out_path = Path(self._tmp.name) / "stdout"
         self.err_path = Path(self._tmp.name) / "stderr"
-        argv = submission.runner.runner_command("program", script, *args)
+        argv = submission.runner.runner_command("program", script, *args, state=state)
         self.cgroup = Cgroup.create(LIMITS) if self.contained else None
         self._status, status_write = os.pipe() if self.contained else (-1, -1)
         if self.contained:  # bwrap says there which process is the sandbox's init

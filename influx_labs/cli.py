@@ -49,11 +49,14 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _show(settings: Settings, backend: str, grafana: bool = False) -> None:
+def _show(settings: Settings, backend: str, grafana: bool = False, cloud: bool = False) -> None:
     table = Table(title=f"lab services ({backend})", show_header=False)
     table.add_row("InfluxDB", settings.influx_url)
     table.add_row("org / bucket", f"{settings.influx_org} / {settings.influx_bucket}")
     table.add_row("token", settings.influx_token.get_secret_value())
+    if cloud:
+        table.add_row("cloud InfluxDB", settings.cloud_url)
+        table.add_row("cloud token", settings.cloud_token.get_secret_value())
     table.add_row("MQTT broker", f"{settings.mqtt_host}:{settings.mqtt_port}")
     if grafana:
         table.add_row("Grafana", f"http://127.0.0.1:{settings.grafana_port}")
@@ -102,8 +105,11 @@ def init_env(
 @app.command()
 def up(
     backend: Annotated[UpBackend, typer.Option(help="Where to run the servers")] = UpBackend.auto,
+    cloud: Annotated[
+        bool, typer.Option("--cloud", help="also the second InfluxDB of the edge_to_cloud lab")
+    ] = False,
 ) -> None:
-    """Start InfluxDB and Mosquitto (plus Grafana with Docker)."""
+    """Start InfluxDB and Mosquitto (plus Grafana with Docker, a second InfluxDB with --cloud)."""
     settings = _settings()
     try:
         chosen = choose_backend(backend.value)
@@ -117,14 +123,18 @@ def up(
                 "starting InfluxDB and Mosquitto without Grafana[/]"
             )
         profile = ["--profile", "grafana"] if grafana else []
+        profile += ["--profile", "cloud"] if cloud else []
         if _compose(*profile, "up", "--detach", "--wait") != 0:
             _fail("docker compose up failed; see its output above (`docker compose logs`)")
-        _show(settings, "docker", grafana=grafana)
+        _show(settings, "docker", grafana=grafana, cloud=cloud)
         return
-    if detached_state(native_dir()):
+    state = detached_state(native_dir())
+    if state and (not cloud or "influxd-cloud" in state["processes"]):
         console.print("the native stack is already running")
-        _show(settings, "native")
+        _show(settings, "native", cloud="influxd-cloud" in state["processes"])
         return
+    if state:
+        _fail("the native stack runs without the cloud: `influx-labs down`, then `up --cloud`")
     stack = NativeStack(
         workdir=native_dir(),
         influx_port=settings.influx_port,
@@ -137,14 +147,17 @@ def up(
         retention=settings.retention,
         detached=True,
         log_level="info",
+        servers={"cloud": (settings.cloud_port, settings.cloud_token.get_secret_value())},
     )
     try:
         with console.status("starting influxd and mosquitto"):
             stack.start()
+            if cloud:
+                stack.influx_server("cloud")
     except ServiceError as exc:
         stop_detached(native_dir())
         _fail(str(exc))
-    _show(settings, "native")
+    _show(settings, "native", cloud=cloud)
     console.print(f"logs and data: {native_dir()}; stop with `influx-labs down`")
 
 
@@ -166,7 +179,7 @@ def down(
             docker_running = False
         if docker_running:
             # Every profile: whatever of the stack was started, it stops.
-            profiles = ["--profile", "grafana", "--profile", "faults"]
+            profiles = ["--profile", "grafana", "--profile", "faults", "--profile", "cloud"]
             _compose(*profiles, "down", *(["--volumes"] if volumes else []))
         else:
             console.print("nothing to stop")

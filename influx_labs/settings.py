@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     mqtt_host: str = Field("127.0.0.1", alias="MQTT_HOST")
     mqtt_port: int = Field(1883, alias="MQTT_PORT")
     grafana_port: int = Field(3000, alias="GRAFANA_PORT")
+    # The edge_to_cloud lab's second server (`up --cloud`).
+    cloud_url: str = Field("http://127.0.0.1:8087", alias="INFLUXDB_CLOUD_URL")
+    cloud_token: SecretStr = Field(SecretStr(""), alias="INFLUXDB_CLOUD_TOKEN")
+    cloud_port: int = Field(8087, alias="INFLUXDB_CLOUD_PORT")
 
     @field_validator("retention")
     @classmethod

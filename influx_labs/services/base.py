@@ -54,6 +54,9 @@ class InfluxEndpoint:
     org: str
     bucket: str
     token: str
+    # Where another InfluxDB of the stack reaches this one, when not at ``url`` (containers
+    # reach each other on the engine's network, not on the host's loopback).
+    peer_url: str = ""
 
     def health(self, timeout: float = 2.0) -> dict:
         """``GET /health``; raises :class:`ServiceDown` when the server does not answer ``pass``."""
@@ -110,12 +113,13 @@ class BrokerEndpoint:
 def server_env(name: str, server: InfluxEndpoint) -> dict[str, str]:
     """The settings of the extra InfluxDB server ``name``: ``INFLUXDB_CLOUD_URL`` and so on."""
     prefix = f"INFLUXDB_{name.upper()}_"
-    return {
+    env = {
         f"{prefix}URL": server.url,
         f"{prefix}ORG": server.org,
         f"{prefix}BUCKET": server.bucket,
         f"{prefix}TOKEN": server.token,
     }
+    return env | ({f"{prefix}PEER_URL": server.peer_url} if server.peer_url else {})
 
 
 @dataclass(frozen=True)

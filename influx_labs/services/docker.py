@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+from dataclasses import replace
 from typing import Any
 
 from ..settings import REPO_ROOT, secret
@@ -232,7 +233,10 @@ class DockerStack(Stack):
             raise ServiceError(
                 f"InfluxDB {name!r} did not start ({exc}): {_post_mortem(container)}"
             ) from exc
-        server = self._endpoint(container, token)
+        wrapped = container.get_wrapped_container()
+        wrapped.reload()
+        address = wrapped.attrs["NetworkSettings"]["IPAddress"]
+        server = replace(self._endpoint(container, token), peer_url=f"http://{address}:8086")
         server.health()
         return server
 

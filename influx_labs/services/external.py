@@ -63,7 +63,8 @@ class ExternalStack(Stack):
                 f"(the Compose stack starts one with `docker compose --profile {name} up -d`)"
             )
         url, org, bucket, token = (str(values[n]) for n in names)
-        server = InfluxEndpoint(url.rstrip("/"), org, bucket, token)
+        peer = str(values.get(f"INFLUXDB_{name.upper()}_PEER_URL") or "")
+        server = InfluxEndpoint(url.rstrip("/"), org, bucket, token, peer)
         server.health()
         server.check_token()
         return server

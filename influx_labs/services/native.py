@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 
@@ -131,8 +131,11 @@ class NativeStack(Stack):
         detached: bool = False,
         startup_timeout: float = 30.0,
         log_level: str = "error",
+        servers: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
-        """Ports of 0 mean "any free port"; ``workdir=None`` means a temporary directory."""
+        """Ports of 0 mean "any free port"; ``workdir=None`` means a temporary directory.
+        ``servers``: the (port, token) of extra InfluxDB servers that need fixed ones
+        (``up --cloud``); any other gets a free port and a new token."""
         self.workdir = workdir
         self.influx_port = influx_port
         self.mqtt_port = mqtt_port
@@ -150,6 +153,7 @@ class NativeStack(Stack):
         self._endpoints: Endpoints | None = None
         self._finalizer: weakref.finalize | None = None
         self._processes: list[ManagedProcess] = []  # every server, extra ones included
+        self.fixed_servers = dict(servers or {})
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -305,19 +309,29 @@ class NativeStack(Stack):
                 )
             time.sleep(0.02)
 
-    def _start_influx(self, name: str) -> InfluxEndpoint:
-        """Another influxd on a free port with a data directory of its own in the stack's,
-        onboarded with the same org and bucket and a token of its own."""
+    def influx_server(self, name: str) -> InfluxEndpoint:
+        server = super().influx_server(name)
         if self.detached:
+            self._write_state()  # so that `down` stops it too
+        return server
+
+    def _start_influx(self, name: str) -> InfluxEndpoint:
+        """Another influxd with a data directory of its own in the stack's, onboarded with
+        the same org and bucket: on its fixed port with its token, else a free port and a
+        new token."""
+        fixed_port, token = self.fixed_servers.get(name, (0, ""))
+        if self.detached and not fixed_port:
             raise ServiceError(
-                "a detached native stack runs one InfluxDB; start labs' extra "
-                "servers from the grader or the tests, or use Docker Compose"
+                f"a detached native stack starts InfluxDB {name!r} only on a "
+                "port and with a token from the settings"
             )
         assert self.workdir is not None
         data = self.workdir / f"influxdb-{name}"
         data.mkdir(exist_ok=True)
-        for attempt in range(3):  # a free port can be taken before influxd binds it
-            port = free_port()
+        for attempt in range(1 if fixed_port else 3):  # a free port can be taken before use
+            port = fixed_port or free_port()
+            if fixed_port:
+                ensure_port_free(port, f"InfluxDB {name!r}", f"INFLUXDB_{name.upper()}_PORT")
             proc = self._influxd(find_influxd(), data, port, f"influxd-{name}")
             self._processes.append(proc)
             proc.start()
@@ -326,9 +340,10 @@ class NativeStack(Stack):
                 break
             except ServiceStartError as exc:
                 proc.stop()
-                if attempt == 2 or _PORT_RACE not in str(exc):
+                if fixed_port or attempt == 2 or _PORT_RACE not in str(exc):
                     raise
-        server = InfluxEndpoint(f"http://127.0.0.1:{port}", self.org, self.bucket, secret(32))
+        url = f"http://127.0.0.1:{port}"
+        server = InfluxEndpoint(url, self.org, self.bucket, token or secret(32))
         self._onboard(server)
         return server
 
@@ -362,8 +377,8 @@ class NativeStack(Stack):
         state = {
             "processes": {
                 p.name: {"pid": p.pid, "create_time": psutil.Process(p.pid).create_time()}
-                for p in (self.influxd, self.mosquitto)
-                if p is not None and p.pid is not None
+                for p in self._processes
+                if p.pid is not None
             },
             "env": self._endpoints.as_env(),
         }

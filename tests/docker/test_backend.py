@@ -66,6 +66,9 @@ def test_a_stopped_stack_leaves_no_container_volume_or_network() -> None:
         cloud = stack.influx_server("cloud")  # a lab's second InfluxDB goes with the stack too
         assert cloud.url != stack.endpoints.influx.url
         cloud.check_token()
+        # The first InfluxDB reaches it at its peer URL, as a replication's remote must.
+        code, out = stack.influx_container.exec(["influx", "ping", "--host", cloud.peer_url])
+        assert code == 0, out
         running = docker_objects()
         assert len(running["containers"] - before["containers"]) == 3
         # The influxdb image declares its data and config as volumes: two anonymous ones.

@@ -11,9 +11,10 @@ import pytest
 
 from grader import isolation
 from grader.cli import external_env, grade
+from grader.labs import LABS
 from grader.results import Report
 from influx_labs.pytest_plugin import live_required
-from influx_labs.services import Endpoints
+from influx_labs.services import Stack
 
 # Tests of contained grading need bubblewrap; where live tests are required, its lack fails.
 needs_sandbox = pytest.mark.skipif(
@@ -23,13 +24,15 @@ needs_sandbox = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session")
-def grade_folder(endpoints: Endpoints) -> Callable[..., Report]:
-    """grade_folder(lab, path, *pytest_args) -> Report, on the session's servers."""
+def grade_folder(lab_stack: Stack) -> Callable[..., Report]:
+    """grade_folder(lab, path, *pytest_args) -> Report, on the session's servers (with
+    the extra InfluxDB servers the lab needs, started the first time one asks)."""
 
     def run(lab: str, path: Path, *args: str) -> Report:
-        report, output = grade(
-            lab, path, "external", env=external_env(endpoints), extra_args=list(args)
-        )
+        for name in LABS[lab].servers:
+            lab_stack.influx_server(name)
+        env = external_env(lab_stack.endpoints)
+        report, output = grade(lab, path, "external", env=env, extra_args=list(args))
         assert report.checks, f"the grading run produced no results:\n{output[-3000:]}"
         return report
 

@@ -16,9 +16,17 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grader.cli import EXIT_REGRADE, EXIT_USAGE, external_env
+import pytest
+
+from grader.cli import EXIT_REGRADE, EXIT_USAGE, Backend, class_services, external_env
 from grader.labs import LABS
-from influx_labs.services import BrokerEndpoint, Endpoints, InfluxEndpoint
+from influx_labs.services import (
+    BrokerEndpoint,
+    Endpoints,
+    ExternalStack,
+    InfluxEndpoint,
+    ServiceError,
+)
 
 from .conftest import lab_points, needs_sandbox, patched, survivors
 from .test_robustness import HEALTH_BODY
@@ -309,3 +317,19 @@ def test_killing_the_class_loses_nothing_graded_and_a_rerun_continues(
     assert f"{4 - len(done)} graded now, {len(done)} reused" in again.stdout
     _, rows = _gradebook(gradebook)
     assert {row["score"] for row in rows.values()} == {FULL} and len(rows) == 4
+
+
+@pytest.mark.usefixtures("native_binaries")
+def test_a_class_gets_the_extra_servers_its_labs_need(monkeypatch):
+    """The class's servers include a lab's second InfluxDB; each grading run, on external
+    servers, finds it in its settings, and one nobody started is a clear error."""
+    with class_services(Backend.native, ["cloud", "cloud"]) as (backend, env, served_by):
+        assert (backend, served_by) == ("external", "native") and env is not None
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        with ExternalStack() as stack:
+            cloud = stack.influx_server("cloud")
+            assert cloud.url == env["INFLUXDB_CLOUD_URL"] != env["INFLUXDB_V2_URL"]
+            cloud.check_token()
+            with pytest.raises(ServiceError, match="set INFLUXDB_MOON_URL"):
+                stack.influx_server("moon")

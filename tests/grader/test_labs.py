@@ -94,12 +94,10 @@ def test_buggy_variant_loses_exactly_its_points(lab, variant, grade_folder, tmp_
     # Where stated, the feedback names what went wrong in the student's own terms.
     if "says" in variant:
         assert any(variant["says"] in c.feedback for c in report.checks), variant["says"]
-    # The same verdict on every run: the checks it fails, graded twice more on their own.
+    # The same verdict on another run: the checks it fails, graded again on their own.
     # One after the other: graded at once, a check's timing margins shrink under the load.
-    only = " or ".join(variant["loses"])
-    for _ in range(2):
-        again = points(grade_folder(lab, tmp_path, "-k", only))
-        assert again == {name: points(report)[name] for name in variant["loses"]}
+    again = points(grade_folder(lab, tmp_path, "-k", " or ".join(variant["loses"])))
+    assert again == {name: points(report)[name] for name in variant["loses"]}
 
 
 def test_results_are_identical_over_repeated_runs(grade_folder):

@@ -14,6 +14,7 @@ import psutil
 import pytest
 from influxdb_client import InfluxDBClient
 
+from influx_labs.services import InfluxEndpoint
 from influx_labs.services.native import STATE_FILE
 from influx_labs.services.process import free_port, process_gone
 from influx_labs.settings import new_env_text
@@ -25,7 +26,8 @@ CLI = str(Path(sys.executable).parent / "influx-labs")
 @pytest.fixture
 def env_file(tmp_path, monkeypatch) -> Path:
     path = tmp_path / ".env"
-    text = new_env_text(influx_port=free_port(), mqtt_port=free_port(), grafana_port=free_port())
+    ports = {name: free_port() for name in ("influx", "mqtt", "grafana", "cloud")}
+    text = new_env_text(**{f"{name}_port": port for name, port in ports.items()})
     path.write_text(text)
     monkeypatch.setenv("INFLUX_LABS_ENV_FILE", str(path))
     for key in list(os.environ):  # only the file speaks
@@ -88,6 +90,25 @@ def test_up_status_env_down_round_trip(env_file):
     again = cli("up", "--backend", "native")
     assert again.returncode == 0, again.stdout + again.stderr
     assert cli("status").returncode == 0
+
+
+def test_up_cloud_starts_a_second_influxdb_that_down_stops(env_file):
+    values = env_values(env_file)
+    up = cli("up", "--backend", "native", "--cloud")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert values["INFLUXDB_CLOUD_URL"] in up.stdout
+    processes = json.loads((env_file.parent / ".influx-labs/native" / STATE_FILE).read_text())[
+        "processes"
+    ]
+    assert set(processes) == {"influxd", "mosquitto", "influxd-cloud"}
+    cloud = InfluxEndpoint(
+        values["INFLUXDB_CLOUD_URL"], values["INFLUXDB_CLOUD_ORG"],
+        values["INFLUXDB_CLOUD_BUCKET"], values["INFLUXDB_CLOUD_TOKEN"],
+    )  # fmt: skip
+    cloud.check_token()  # onboarded with the token from .env
+    assert "already running" in cli("up", "--backend", "native", "--cloud").stdout
+    assert cli("down").returncode == 0
+    assert all(process_gone(p["pid"]) for p in processes.values())
 
 
 def test_up_refuses_a_busy_port_and_names_its_owner(env_file):

@@ -3,9 +3,10 @@ for the requests a check queued a fault for (live server)."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 
-from grader.faults import Fault, FaultProxy
+from grader.faults import Fault, FaultProxy, cut
 
 
 def test_requests_reach_the_real_server_unchanged(influx):
@@ -48,6 +49,28 @@ def test_faults_can_pick_their_request_by_its_lines_or_its_size(influx):
         statuses = [post(b"a v=1"), post(b"b v=1"), post(b"b v=1"), post(b"c v=" + b"1" * 20)]
     assert statuses == [401, 404, 401, 413]
     assert [r.body for r in proxy.refused] == [b"b v=1", b"c v=" + b"1" * 20]
+
+
+def test_a_cut_hangs_up_before_or_after_the_server_got_the_request(influx, fresh_bucket):
+    """``before``: the write never lands; ``after``: it lands, and the client never hears."""
+    write = f"{{}}/api/v2/write?org={influx.org}&bucket={fresh_bucket}&precision=s"
+    with FaultProxy(influx.url) as proxy:
+        proxy.fail_next(cut("before"))
+        proxy.fail_next(cut("after"))
+        for value in (1, 2):
+            with pytest.raises(requests.ConnectionError):
+                requests.post(
+                    write.format(proxy.url), data=f"m v={value} 1700000000", headers=_auth(influx)
+                )
+    query = requests.post(
+        f"{influx.url}/api/v2/query?org={influx.org}",
+        json={"query": f'from(bucket: "{fresh_bucket}") |> range(start: 0)'},
+        headers=_auth(influx),
+        timeout=5,
+    )
+    values = [line.split(",")[6] for line in query.text.splitlines()[1:] if line.strip()]
+    assert values == ["2"]
+    assert [r.body for r in proxy.refused] == [b"m v=1 1700000000"]
 
 
 def _auth(influx) -> dict[str, str]:

@@ -1,0 +1,546 @@
+"""Checks for lab edge_to_cloud: the student's forwarder runs as a program between two live
+InfluxDB servers, the lab's edge and a second one, the cloud. The grader is the sensors
+(writing to the edge bucket, each reading late by up to half a second), the network (a
+proxy in front of the cloud that cuts, loses answers and stalls) and the operator (a
+SIGKILL and a restart); it reads back what the cloud holds, to the nanosecond.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import requests
+
+from grader.check import ALL_TIME, expect
+from grader.faults import FaultProxy, Seen, cut
+from grader.sandbox import Sandbox, SandboxFactory
+from grader.submission import Program, Submission
+from influx_labs.services import InfluxEndpoint, Stack
+
+BATCH = 40  # the BATCH_SIZE every check sets: history takes several batches
+LAG = 1.0  # seconds a reading may take to reach the edge, as the contract allows
+INTERVAL = 0.2
+LATE = 0.5  # the sensors write every LATE seconds what they measured since
+LAND_TIMEOUT = 12.0  # seconds after the last write by which everything must be in the cloud
+SITES = ("north hall", "yard,east")  # tag values that need escaping
+WRITE = "/api/v2/write"
+
+
+class Value(NamedTuple):
+    """One stored value, as the checks compare them: the type is part of it."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    field: str
+    kind: str
+    value: Any
+    ns: int
+
+
+@pytest.fixture(scope="session")
+def cloud_server(lab_stack: Stack) -> InfluxEndpoint:
+    """The lab's second InfluxDB, started once for the run (the grader's admin token)."""
+    return lab_stack.influx_server("cloud")
+
+
+@pytest.fixture
+def cloud(lab_stack: Stack, cloud_server: InfluxEndpoint) -> Iterator[Sandbox]:
+    """This check's organization, bucket and scoped token on the cloud."""
+    factory = SandboxFactory(replace(lab_stack.endpoints, influx=cloud_server))
+    box = factory.create()
+    try:
+        yield box
+    finally:
+        factory.remove(box)
+
+
+@pytest.fixture
+def proxy(cloud_server: InfluxEndpoint) -> Iterator[FaultProxy]:
+    """The network between the edge and the cloud."""
+    with FaultProxy(cloud_server.url) as faults:
+        yield faults
+
+
+class Forwarders:
+    """Starts the student's forwarder, again and again, on one state folder."""
+
+    def __init__(self, submission: Submission, cloud: Sandbox, proxy: FaultProxy, state: Path):
+        self.submission, self.state = submission, state
+        self.env = {
+            "INFLUXDB_CLOUD_URL": proxy.url,
+            "INFLUXDB_CLOUD_ORG": cloud.org,
+            "INFLUXDB_CLOUD_TOKEN": cloud.token,
+            "INFLUXDB_CLOUD_BUCKET": cloud.bucket,
+            "BATCH_SIZE": str(BATCH),
+            "INTERVAL": str(INTERVAL),
+            "LAG": str(LAG),
+        }
+
+    def start(self) -> Program:
+        program = self.submission.program("forwarder.py", env=self.env, state=self.state)
+        time.sleep(1.0)
+        expect(
+            program.alive(),
+            "the forwarder stopped right after it started",
+            expected="python forwarder.py running until it is stopped",
+            found=program.report("forwarder"),
+        )
+        return program
+
+
+@pytest.fixture
+def forwarders(submission, cloud, proxy, tmp_path) -> Forwarders:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    return Forwarders(submission, cloud, proxy, state)
+
+
+# -- the sensors -------------------------------------------------------------
+
+
+def _escape_tag(text: str) -> str:
+    return text.replace(" ", "\\ ").replace(",", "\\,")
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Sensors:
+    """The grader's sensors writing to one edge bucket; ``lines`` is all they wrote."""
+
+    def __init__(self, edge: InfluxEndpoint, sandbox: Sandbox, bucket: str = "") -> None:
+        self.edge, self.sandbox, self.bucket = edge, sandbox, bucket or sandbox.bucket
+        self.rng = random.Random()
+        self.lines: list[str] = []
+
+    def readings(self, start_ns: int, count: int, step_ns: int) -> list[str]:
+        """``count`` lines of four fields each: two readings of one series 400 ns apart
+        every ``step_ns``, so times cut to microseconds merge them."""
+        lines = []
+        for i in range(count):
+            sensor, site = f"s{(i // 2) % 3}", _escape_tag(SITES[(i // 2) % 2])
+            at = start_ns + (i // 2) * step_ns + (i % 2) * 400
+            note = _quote(self.rng.choice(['door "A" open', "ok", "c:\\logs"]))
+            flag = self.rng.choice(["true", "false"])
+            lines.append(
+                f"env,sensor={sensor},site={site} temp={self.rng.uniform(-10, 35):.3f},"
+                f"count={self.rng.randrange(10**12)}i,ok={flag},note={note} {at}"
+            )
+        return lines
+
+    def write(self, lines: list[str]) -> None:
+        answer = requests.post(
+            f"{self.edge.url}{WRITE}",
+            params={"org": self.sandbox.org, "bucket": self.bucket, "precision": "ns"},
+            data="\n".join(lines).encode(),
+            headers={"Authorization": f"Token {self.edge.token}"},
+            timeout=10,
+        )
+        answer.raise_for_status()  # the grader's own write: a failure is not the student's
+        self.lines += lines
+
+    def history(self, count: int) -> None:
+        """Readings of yesterday, one pair a millisecond, before the forwarder starts."""
+        self.write(self.readings(time.time_ns() - 86_400 * 10**9, count, 1_000_000))
+
+    def measure(self) -> None:
+        """One round: what was measured in the last LATE seconds (every 0.1 s), so each
+        reading reaches the edge up to LATE after its time; then wait LATE."""
+        self.write(self.readings(time.time_ns() - int(LATE * 1e9), 10, 100_000_000))
+        time.sleep(LATE)
+
+
+def _values(lines: list[str]) -> set[Value]:
+    """What InfluxDB stores for these lines (the grader's own lines: a simple parse)."""
+    out = set()
+    for line in lines:
+        head, fields, ns = _split(line)
+        measurement, *tags = _fields(head, ",")
+        pairs = tuple(sorted(tuple(_unescape(p).split("=", 1)) for p in tags))
+        for field in _fields(fields, ","):
+            key, raw = field.split("=", 1)
+            out.add(Value(measurement, pairs, key, *_typed(raw), int(ns)))  # type: ignore[arg-type]
+    return out
+
+
+def _split(line: str) -> tuple[str, str, str]:
+    parts = _fields(line, " ")
+    return parts[0], " ".join(parts[1:-1]), parts[-1]
+
+
+def _fields(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside quotes and not escaped."""
+    out, current, quoted, escaped = [], "", False, False
+    for char in text:
+        if escaped:
+            current += char
+            escaped = False
+        elif char == "\\":
+            current += char
+            escaped = True
+        elif char == '"':
+            current += char
+            quoted = not quoted
+        elif char == sep and not quoted:
+            out.append(current)
+            current = ""
+        else:
+            current += char
+    return [*out, current]
+
+
+def _unescape(text: str) -> str:
+    return text.replace("\\ ", " ").replace("\\,", ",").replace("\\=", "=")
+
+
+def _typed(raw: str) -> tuple[str, Any]:
+    if raw.startswith('"'):
+        return "str", raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if raw in ("true", "false"):
+        return "bool", raw == "true"
+    if raw.endswith("i"):
+        return "int", int(raw[:-1])
+    return "float", float(raw)
+
+
+def stored(server: InfluxEndpoint, sandbox: Sandbox, bucket: str = "") -> set[Value]:
+    """Every value of the bucket, its time to the nanosecond (Flux's int of the time)."""
+    from influxdb_client import InfluxDBClient
+
+    flux = (
+        f'from(bucket: "{bucket or sandbox.bucket}") |> {ALL_TIME} '
+        "|> map(fn: (r) => ({r with _ns: int(v: r._time)}))"
+    )
+    skip = {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
+    with InfluxDBClient(server.url, server.token, org=sandbox.org_id, timeout=20_000) as client:
+        tables = client.query_api().query(flux, org=sandbox.org_id)
+    out = set()
+    for table in tables:
+        for r in table.records:
+            tags = tuple(sorted((k, v) for k, v in r.values.items() if k not in skip | {"_ns"}))
+            value = r.get_value()
+            out.add(
+                Value(
+                    r.get_measurement(), tags, r.get_field(), type(value).__name__, value, r["_ns"]
+                )
+            )
+    return out
+
+
+def _landed(
+    server, sandbox, expected: set[Value], bucket: str = "", still: float = 3.0
+) -> set[Value]:
+    """What the cloud holds once it holds everything expected, or once nothing changed
+    for ``still`` seconds (a forwarder that lost values does not find them later), or
+    after LAND_TIMEOUT."""
+    deadline = time.monotonic() + LAND_TIMEOUT
+    held, since = set(), time.monotonic()
+    while True:
+        now = stored(server, sandbox, bucket)
+        if now != held:
+            held, since = now, time.monotonic()
+        if held >= expected or time.monotonic() > min(deadline, since + still):
+            return held
+        time.sleep(0.5)
+
+
+def _difference(expected: set[Value], held: set[Value]) -> str:
+    missing, extra = sorted(expected - held), sorted(held - expected)
+    found = f"{len(missing)} of {len(expected)} values missing"
+    if missing:
+        found += f", e.g. {missing[0]}"
+    if extra:
+        found += f"; {len(extra)} values that were never written, e.g. {extra[0]}"
+    return found
+
+
+def _replication(r: dict) -> tuple[Any, Any]:
+    """(local bucket ID, remote bucket name or ID); influxd 2.9 answers the name under
+    ``RemoteBucketName``."""
+    name = r.get("remoteBucketName") or r.get("RemoteBucketName")
+    return r.get("localBucketID"), name or r.get("remoteBucketID")
+
+
+def _forwarded(program: Program) -> Any:
+    summary = program.last_json()
+    return summary.get("forwarded") if summary else None
+
+
+def _acknowledged(proxy: FaultProxy) -> int:
+    """The lines of the writes the cloud answered (passed on, and the answer not cut)."""
+    return len(_sent_lines([seen for seen in proxy.forwarded if seen not in proxy.unanswered]))
+
+
+def _sent_lines(requests_seen: list[Seen]) -> list[str]:
+    """The lines of these requests' bodies, in order."""
+    bodies = (seen.body.decode(errors="replace") for seen in requests_seen)
+    return [line for body in bodies for line in body.splitlines() if line]
+
+
+# -- the checks ----------------------------------------------------------------
+
+
+def _settle(sensors: Sensors, cloud_server, cloud) -> tuple[set[Value], set[Value]]:
+    """(what the sensors wrote, what the cloud holds once it has it all or time is up)."""
+    expected = _values(sensors.lines)
+    return expected, _landed(cloud_server, cloud, expected)
+
+
+@pytest.mark.points(8)
+def test_history_and_late_readings_reach_the_cloud_exactly(
+    forwarders, sandbox, lab_stack, cloud_server, cloud, proxy, grade
+):
+    """Yesterday's readings and live ones that arrive late land in the cloud: the same
+    values, types and times to the nanosecond, in batches of BATCH_SIZE, counted."""
+    sensors = Sensors(lab_stack.endpoints.influx, sandbox)
+    sensors.history(160)
+    history = _values(sensors.lines)
+    program = forwarders.start()
+    for _ in range(6):
+        sensors.measure()
+    expected, held = _settle(sensors, cloud_server, cloud)
+    live = expected - history
+    grade.part(
+        "every reading already on the edge when it started is forwarded",
+        2,
+        history <= held,
+        expected=f"the {len(history)} values of yesterday, from a first start",
+        found=f"{_difference(history, held)}; {program.report('forwarder')}",
+        hint="with no checkpoint yet, start from 1970-01-01, not from now",
+    )
+    grade.part(
+        "every live reading is forwarded, those that reach the edge late too",
+        2,
+        live <= held,
+        expected=f"the {len(live)} values written while it ran, each up to {LATE}s late",
+        found=_difference(live, held),
+        hint="forward only what is older than now - LAG: a window up to now misses the "
+        "readings still on their way, and the checkpoint has moved past them",
+    )
+    extra = held - expected
+    grade.part(
+        "the cloud holds the same values, types and times, and nothing else",
+        2,
+        not extra,
+        expected="only values the edge holds: same measurement, tags, field, type and nanosecond",
+        found=f"{len(extra)} values the edge does not hold, e.g. {min(extra, default=None)}",
+        hint="read the time as nanoseconds (int(v: r._time) in Flux; a datetime stops at "
+        "microseconds), write with precision ns, integers with an i",
+    )
+    sizes = [len(seen.body.splitlines()) for seen in proxy.forwarded if seen.path.startswith(WRITE)]
+    grade.part(
+        f"batches of at most BATCH_SIZE ({BATCH}) values",
+        1,
+        sizes and max(sizes) <= BATCH,
+        expected=f"each write {BATCH} lines or fewer",
+        found=f"writes of {sorted(set(sizes), reverse=True)[:5]} lines",
+    )
+    reported, acknowledged = _forwarded(program), _acknowledged(proxy)
+    grade.part(
+        "it reports the values the cloud acknowledged",
+        1,
+        reported == acknowledged,
+        expected=f'a last stdout line {{"forwarded": {acknowledged}}}',
+        found=f"forwarded {reported!r}",
+    )
+
+
+@pytest.mark.points(7)
+def test_a_cloud_outage_and_a_lost_answer_lose_nothing(
+    forwarders, sandbox, lab_stack, cloud_server, cloud, proxy, grade
+):
+    """The cloud unreachable for 3 s while readings keep coming, then one batch that lands
+    but whose answer is lost: the forwarder keeps going, forwards it all, counts right."""
+    sensors = Sensors(lab_stack.endpoints.influx, sandbox)
+    sensors.history(60)
+    program = forwarders.start()
+    sensors.measure()
+    proxy.fail_for(3.0, cut("before", WRITE))
+    for _ in range(6):
+        sensors.measure()
+    proxy.fail_next(cut("after", WRITE))
+    for _ in range(4):
+        sensors.measure()
+    expected, held = _settle(sensors, cloud_server, cloud)
+    grade.part(
+        "it keeps running through the outage",
+        1,
+        program.alive(),
+        expected="still running after connections were refused for 3s",
+        found=program.report("forwarder"),
+        hint="a closed connection is requests.ConnectionError, not an HTTP status: catch it",
+    )
+    grade.part(
+        "every reading written during the outage lands once it is over",
+        3,
+        held == expected,
+        expected=f"the {len(expected)} values, each once",
+        found=_difference(expected, held),
+        hint="move the checkpoint only after the cloud answered 204",
+    )
+    acknowledged = _acknowledged(proxy)
+    grade.part(
+        "it reports only what the cloud acknowledged",
+        3,
+        _forwarded(program) == acknowledged,
+        expected=f'{{"forwarded": {acknowledged}}}: the values of the writes the cloud '
+        "answered; a write refused, or whose answer never came, is not acknowledged",
+        found=f"forwarded {_forwarded(program)!r}",
+    )
+
+
+@pytest.mark.points(6)
+def test_a_sigkill_mid_batch_and_a_restart_lose_nothing_and_resend_little(
+    forwarders, sandbox, lab_stack, cloud_server, cloud, proxy, grade
+):
+    """The forwarder SIGKILLed while its third batch waits on a slow cloud, readings
+    written while it is down, then started again on the same STATE_DIR."""
+    sensors = Sensors(lab_stack.endpoints.influx, sandbox)
+    sensors.history(160)
+    proxy.stall(after=2, seconds=3.0)
+    first = forwarders.start()
+    expect(
+        proxy.stalling.wait(10),
+        "the forwarder never sent its third batch",
+        expected=f"{len(_values(sensors.lines))} values of history sent in batches of {BATCH}",
+        found=f"{len(proxy.forwarded)} writes; {first.report('forwarder')}",
+    )
+    first.close()  # SIGKILL, the batch in flight
+    acknowledged = set(_sent_lines(proxy.forwarded[:2]))
+    for _ in range(3):
+        sensors.measure()
+    before_restart = len(proxy.forwarded)
+    second = forwarders.start()
+    for _ in range(2):
+        sensors.measure()
+    expected, held = _settle(sensors, cloud_server, cloud)
+    grade.part(
+        "after the restart every reading lands, once",
+        3,
+        held == expected,
+        expected=f"the {len(expected)} values, each once",
+        found=f"{_difference(expected, held)}; {second.report('forwarder')}",
+        hint="keep the checkpoint in STATE_DIR and write it atomically (a temporary "
+        "file, then os.replace)",
+    )
+    again = [line for line in _sent_lines(proxy.forwarded[before_restart:]) if line in acknowledged]
+    grade.part(
+        "it resumes from its checkpoint: what was acknowledged is not sent again",
+        2,
+        not again,
+        expected=f"none of the {len(acknowledged)} lines the cloud acknowledged before the "
+        "kill sent again (the batch in flight may be)",
+        found=f"{len(again)} sent again, e.g. {again[:1]}",
+        hint="save the checkpoint after each acknowledged batch, before the next",
+    )
+    resent = _sent_lines(proxy.forwarded[before_restart:])
+    grade.part(
+        "the restarted forwarder counts what it forwarded itself",
+        1,
+        _forwarded(second) == len(resent),
+        expected=f'{{"forwarded": {len(resent)}}}: the values it got acknowledged',
+        found=f"forwarded {_forwarded(second)!r}",
+    )
+
+
+@pytest.mark.points(5)
+def test_replication_copies_a_second_bucket_through_an_outage(
+    submission, sandbox, lab_stack, admin, cloud_server, cloud, proxy, grade
+):
+    """replicate() sets up InfluxDB's own replication of an edge bucket into a cloud bucket
+    of another name; the edge server then copies every write, an outage notwithstanding."""
+    edge = lab_stack.endpoints.influx
+    local = admin.buckets_api().create_bucket(bucket_name="plant", org_id=sandbox.org_id)
+    mirror = requests.post(
+        f"{cloud_server.url}/api/v2/buckets",
+        json={"orgID": cloud.org_id, "name": "plant-mirror", "retentionRules": []},
+        headers={"Authorization": f"Token {cloud_server.token}"},
+        timeout=10,
+    ).json()
+    # The cloud as the edge server reaches it: through the proxy, unless the servers run
+    # in containers (then on the engine's network, and without the outage).
+    remote_url = cloud_server.peer_url or proxy.url
+    env = {
+        "INFLUXDB_CLOUD_URL": cloud_server.url,
+        "INFLUXDB_CLOUD_ORG": cloud.org,
+        "INFLUXDB_CLOUD_TOKEN": cloud.token,
+        "INFLUXDB_CLOUD_BUCKET": cloud.bucket,
+    }
+    made = submission.call("replicate", "plant", "plant-mirror", remote_url, env=env)
+    why = "" if made.ok else f"; replicate() {made.explain()}"
+    auth = {"Authorization": f"Token {edge.token}"}
+    remotes = (
+        requests.get(
+            f"{edge.url}/api/v2/remotes", params={"orgID": sandbox.org_id}, headers=auth, timeout=10
+        )
+        .json()
+        .get("remotes")
+        or []
+    )
+    grade.part(
+        "a remote connection to the cloud",
+        1,
+        any(
+            r.get("remoteURL") == remote_url and r.get("remoteOrgID") == cloud.org_id
+            for r in remotes
+        ),
+        expected=f"a remote to {remote_url} for the cloud's org {cloud.org_id}",
+        found=f"remotes {[(r.get('remoteURL'), r.get('remoteOrgID')) for r in remotes]}{why}",
+        hint="POST /api/v2/remotes with remoteURL, remoteAPIToken and remoteOrgID",
+    )
+    replications = (
+        requests.get(
+            f"{edge.url}/api/v2/replications",
+            params={"orgID": sandbox.org_id},
+            headers=auth,
+            timeout=10,
+        )
+        .json()
+        .get("replications")
+        or []
+    )
+    into = [
+        r
+        for r in replications
+        if r.get("localBucketID") == local.id
+        and _replication(r)[1] in ("plant-mirror", mirror["id"])
+    ]
+    grade.part(
+        "a replication of the bucket into the cloud's bucket",
+        1,
+        into and made.ok and made.value == into[0]["id"],
+        expected=f"a replication of {local.id} into plant-mirror, its ID returned",
+        found=f"replications {[_replication(r) for r in replications]}, "
+        f"returned {made.value!r}{why}",
+    )
+    if not into:  # nothing will copy the readings: no need to write and wait for them
+        grade.part(
+            "the cloud's bucket holds every reading written to the edge's",
+            3,
+            False,
+            found=f"no replication of the bucket{why}",
+        )
+        return
+    sensors = Sensors(edge, sandbox, "plant")
+    sensors.measure()
+    if not cloud_server.peer_url:
+        proxy.fail_for(2.5, cut("before", WRITE))
+    for _ in range(5):
+        sensors.measure()
+    expected = _values(sensors.lines)
+    # The replication's retries after an outage wait longer and longer: no stillness rule.
+    held = _landed(cloud_server, cloud, expected, "plant-mirror", still=LAND_TIMEOUT)
+    grade.part(
+        "the cloud's bucket holds every reading written to the edge's",
+        3,
+        held == expected,
+        expected=f"the {len(expected)} values, each once, after a 2.5s outage",
+        found=_difference(expected, held) + why,
+    )
