@@ -29,8 +29,6 @@ _RESOURCES = (
     "dbrp",
     "telegrafs",
     "annotations",
-    "remotes",
-    "replications",
 )
 
 
@@ -88,31 +86,35 @@ class SandboxFactory:
         created = self._api(
             "POST", "buckets", json={"orgID": org["id"], "name": bucket, "retentionRules": []}
         )
-        permissions = [
-            {"action": action, "resource": {"type": kind, "orgID": org["id"]}}
-            for kind in _RESOURCES
-            for action in ("read", "write")
-        ]
-        permissions.append({"action": "read", "resource": {"type": "orgs", "id": org["id"]}})
-        auth = self._api(
-            "POST",
-            "authorizations",
-            json={
-                "orgID": org["id"],
-                "description": f"{name} submission",
-                "permissions": permissions,
-            },
-        )
+        token = self._token(org["id"], f"{name} submission", _RESOURCES)
         return Sandbox(
             url=self.endpoints.influx.url,
             org=name,
             org_id=org["id"],
             bucket=bucket,
             bucket_id=created["id"],
-            token=auth["token"],
+            token=token,
             mqtt_host=self.endpoints.mqtt.host,
             mqtt_port=self.endpoints.mqtt.port,
             topic_prefix=f"labs/{name}",
+        )
+
+    def _token(self, org_id: str, description: str, kinds: tuple[str, ...]) -> str:
+        """A token that reads and writes ``kinds`` in the org, and reads the org itself."""
+        permissions = [
+            {"action": action, "resource": {"type": kind, "orgID": org_id}}
+            for kind in kinds
+            for action in ("read", "write")
+        ]
+        permissions.append({"action": "read", "resource": {"type": "orgs", "id": org_id}})
+        body = {"orgID": org_id, "description": description, "permissions": permissions}
+        return self._api("POST", "authorizations", json=body)["token"]
+
+    def token_also_for(self, sandbox: Sandbox, *kinds: str) -> str:
+        """Another token of the sandbox's org that may also manage ``kinds`` (e.g. remotes
+        and replications, which a service token should not have unless its lab needs them)."""
+        return self._token(
+            sandbox.org_id, f"{sandbox.org} {', '.join(kinds)}", (*_RESOURCES, *kinds)
         )
 
     def remove(self, sandbox: Sandbox) -> None:

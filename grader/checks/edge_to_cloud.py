@@ -452,7 +452,7 @@ def test_a_sigkill_mid_batch_and_a_restart_lose_nothing_and_resend_little(
 
 @pytest.mark.points(5)
 def test_replication_copies_a_second_bucket_through_an_outage(
-    submission, sandbox, lab_stack, admin, cloud_server, cloud, proxy, grade
+    submission, sandbox, sandboxes, lab_stack, admin, cloud_server, cloud, proxy, grade
 ):
     """replicate() sets up InfluxDB's own replication of an edge bucket into a cloud bucket
     of another name; the edge server then copies every write, an outage notwithstanding."""
@@ -468,6 +468,8 @@ def test_replication_copies_a_second_bucket_through_an_outage(
     # in containers (then on the engine's network, and without the outage).
     remote_url = cloud_server.peer_url or proxy.url
     env = {
+        # The edge token may manage remotes and replications: this call is an operator's.
+        "INFLUXDB_V2_TOKEN": sandboxes.token_also_for(sandbox, "remotes", "replications"),
         "INFLUXDB_CLOUD_URL": cloud_server.url,
         "INFLUXDB_CLOUD_ORG": cloud.org,
         "INFLUXDB_CLOUD_TOKEN": cloud.token,
