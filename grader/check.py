@@ -109,18 +109,22 @@ def show_ns(ns: int) -> str:
     return f"{(EPOCH + timedelta(seconds=seconds)).strftime('%Y-%m-%dT%H:%M:%S')}.{rest:09d}Z"
 
 
-def stored(admin, sandbox, measurement: str, fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Every stored value of a measurement: {"ns", "field", "value", "tags"}, whatever its time."""
+def stored(
+    admin, sandbox, measurement: str = "", fields: tuple[str, ...] = (), bucket: str = ""
+) -> list[dict[str, Any]]:
+    """Every stored value of a measurement (no measurement: of every one) in the sandbox's
+    bucket or ``bucket``: {"measurement", "ns", "field", "value", "tags"}, whatever its time."""
     only = " or ".join(f'r._field == "{f}"' for f in fields)
     flux = (
-        f'from(bucket: "{sandbox.bucket}") |> {ALL_TIME} '
-        f'|> filter(fn: (r) => r._measurement == "{measurement}") '
+        f'from(bucket: "{bucket or sandbox.bucket}") |> {ALL_TIME} '
+        + (f'|> filter(fn: (r) => r._measurement == "{measurement}") ' if measurement else "")
         + (f"|> filter(fn: (r) => {only}) " if only else "")
         + "|> map(fn: (r) => ({r with ns__: int(v: r._time)}))"
     )
     tables = admin.query_api().query(flux, org=sandbox.org_id)
     return [
         {
+            "measurement": r.get_measurement(),
             "ns": r.values["ns__"],
             "field": r.get_field(),
             "value": r.get_value(),

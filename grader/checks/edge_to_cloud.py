@@ -16,8 +16,9 @@ from typing import Any, NamedTuple
 
 import pytest
 import requests
+from influxdb_client import InfluxDBClient
 
-from grader.check import ALL_TIME, expect
+from grader.check import expect, stored
 from grader.faults import FaultProxy, Seen, cut
 from grader.sandbox import Sandbox, SandboxFactory
 from grader.submission import Program, Submission
@@ -108,34 +109,44 @@ def _escape_tag(text: str) -> str:
     return text.replace(" ", "\\ ").replace(",", "\\,")
 
 
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _field(value: Any) -> str:
+    """A field value as line protocol writes it (bool before int: a bool is an int)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
 
 
 class Sensors:
-    """The grader's sensors writing to one edge bucket; ``lines`` is all they wrote."""
+    """The grader's sensors writing to one edge bucket; ``values`` is all they wrote."""
 
     def __init__(self, edge: InfluxEndpoint, sandbox: Sandbox, bucket: str = "") -> None:
         self.edge, self.sandbox, self.bucket = edge, sandbox, bucket or sandbox.bucket
         self.rng = random.Random()
-        self.lines: list[str] = []
+        self.values: set[Value] = set()
 
-    def readings(self, start_ns: int, count: int, step_ns: int) -> list[str]:
-        """``count`` lines of four fields each: two readings of one series 400 ns apart
-        every ``step_ns``, so times cut to microseconds merge them."""
-        lines = []
+    def readings(self, start_ns: int, count: int, step_ns: int) -> tuple[list[str], set[Value]]:
+        """``count`` lines of four fields each, and their values: two readings of one series
+        400 ns apart every ``step_ns``, so times cut to microseconds merge them."""
+        lines, values = [], set()
         for i in range(count):
-            sensor, site = f"s{(i // 2) % 3}", _escape_tag(SITES[(i // 2) % 2])
+            tags = (("sensor", f"s{(i // 2) % 3}"), ("site", SITES[(i // 2) % 2]))
             at = start_ns + (i // 2) * step_ns + (i % 2) * 400
-            note = _quote(self.rng.choice(['door "A" open', "ok", "c:\\logs"]))
-            flag = self.rng.choice(["true", "false"])
-            lines.append(
-                f"env,sensor={sensor},site={site} temp={self.rng.uniform(-10, 35):.3f},"
-                f"count={self.rng.randrange(10**12)}i,ok={flag},note={note} {at}"
-            )
-        return lines
+            fields = {
+                "temp": round(self.rng.uniform(-10, 35), 3),
+                "count": self.rng.randrange(10**12),
+                "ok": self.rng.random() < 0.5,
+                "note": self.rng.choice(['door "A" open', "ok", "c:\\logs"]),
+            }
+            values |= {Value("env", tags, k, type(v).__name__, v, at) for k, v in fields.items()}
+            head = "env" + "".join(f",{k}={_escape_tag(v)}" for k, v in tags)
+            lines.append(f"{head} {','.join(f'{k}={_field(v)}' for k, v in fields.items())} {at}")
+        return lines, values
 
-    def write(self, lines: list[str]) -> None:
+    def write(self, lines: list[str], values: set[Value]) -> None:
         answer = requests.post(
             f"{self.edge.url}{WRITE}",
             params={"org": self.sandbox.org, "bucket": self.bucket, "precision": "ns"},
@@ -144,94 +155,34 @@ class Sensors:
             timeout=10,
         )
         answer.raise_for_status()  # the grader's own write: a failure is not the student's
-        self.lines += lines
+        self.values |= values
 
     def history(self, count: int) -> None:
         """Readings of yesterday, one pair a millisecond, before the forwarder starts."""
-        self.write(self.readings(time.time_ns() - 86_400 * 10**9, count, 1_000_000))
+        self.write(*self.readings(time.time_ns() - 86_400 * 10**9, count, 1_000_000))
 
     def measure(self) -> None:
         """One round: what was measured in the last LATE seconds (every 0.1 s), so each
         reading reaches the edge up to LATE after its time; then wait LATE."""
-        self.write(self.readings(time.time_ns() - int(LATE * 1e9), 10, 100_000_000))
+        self.write(*self.readings(time.time_ns() - int(LATE * 1e9), 10, 100_000_000))
         time.sleep(LATE)
 
 
-def _values(lines: list[str]) -> set[Value]:
-    """What InfluxDB stores for these lines (the grader's own lines: a simple parse)."""
-    out = set()
-    for line in lines:
-        head, fields, ns = _split(line)
-        measurement, *tags = _fields(head, ",")
-        pairs = tuple(sorted(tuple(_unescape(p).split("=", 1)) for p in tags))
-        for field in _fields(fields, ","):
-            key, raw = field.split("=", 1)
-            out.add(Value(measurement, pairs, key, *_typed(raw), int(ns)))  # type: ignore[arg-type]
-    return out
-
-
-def _split(line: str) -> tuple[str, str, str]:
-    parts = _fields(line, " ")
-    return parts[0], " ".join(parts[1:-1]), parts[-1]
-
-
-def _fields(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside quotes and not escaped."""
-    out, current, quoted, escaped = [], "", False, False
-    for char in text:
-        if escaped:
-            current += char
-            escaped = False
-        elif char == "\\":
-            current += char
-            escaped = True
-        elif char == '"':
-            current += char
-            quoted = not quoted
-        elif char == sep and not quoted:
-            out.append(current)
-            current = ""
-        else:
-            current += char
-    return [*out, current]
-
-
-def _unescape(text: str) -> str:
-    return text.replace("\\ ", " ").replace("\\,", ",").replace("\\=", "=")
-
-
-def _typed(raw: str) -> tuple[str, Any]:
-    if raw.startswith('"'):
-        return "str", raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    if raw in ("true", "false"):
-        return "bool", raw == "true"
-    if raw.endswith("i"):
-        return "int", int(raw[:-1])
-    return "float", float(raw)
-
-
-def stored(server: InfluxEndpoint, sandbox: Sandbox, bucket: str = "") -> set[Value]:
-    """Every value of the bucket, its time to the nanosecond (Flux's int of the time)."""
-    from influxdb_client import InfluxDBClient
-
-    flux = (
-        f'from(bucket: "{bucket or sandbox.bucket}") |> {ALL_TIME} '
-        "|> map(fn: (r) => ({r with _ns: int(v: r._time)}))"
-    )
-    skip = {"result", "table", "_start", "_stop", "_time", "_value", "_field", "_measurement"}
+def stored_values(server: InfluxEndpoint, sandbox: Sandbox, bucket: str = "") -> set[Value]:
+    """Every value of the bucket, its time to the nanosecond."""
     with InfluxDBClient(server.url, server.token, org=sandbox.org_id, timeout=20_000) as client:
-        tables = client.query_api().query(flux, org=sandbox.org_id)
-    out = set()
-    for table in tables:
-        for r in table.records:
-            tags = tuple(sorted((k, v) for k, v in r.values.items() if k not in skip | {"_ns"}))
-            value = r.get_value()
-            out.add(
-                Value(
-                    r.get_measurement(), tags, r.get_field(), type(value).__name__, value, r["_ns"]
-                )
-            )
-    return out
+        rows = stored(client, sandbox, bucket=bucket)
+    return {
+        Value(
+            r["measurement"],
+            tuple(sorted(r["tags"].items())),
+            r["field"],
+            type(r["value"]).__name__,
+            r["value"],
+            r["ns"],
+        )
+        for r in rows
+    }
 
 
 def _landed(
@@ -243,7 +194,7 @@ def _landed(
     deadline = time.monotonic() + LAND_TIMEOUT
     held, since = set(), time.monotonic()
     while True:
-        now = stored(server, sandbox, bucket)
+        now = stored_values(server, sandbox, bucket)
         if now != held:
             held, since = now, time.monotonic()
         if held >= expected or time.monotonic() > min(deadline, since + still):
@@ -289,7 +240,7 @@ def _sent_lines(requests_seen: list[Seen]) -> list[str]:
 
 def _settle(sensors: Sensors, cloud_server, cloud) -> tuple[set[Value], set[Value]]:
     """(what the sensors wrote, what the cloud holds once it has it all or time is up)."""
-    expected = _values(sensors.lines)
+    expected = sensors.values
     return expected, _landed(cloud_server, cloud, expected)
 
 
@@ -301,7 +252,7 @@ def test_history_and_late_readings_reach_the_cloud_exactly(
     values, types and times to the nanosecond, in batches of BATCH_SIZE, counted."""
     sensors = Sensors(lab_stack.endpoints.influx, sandbox)
     sensors.history(160)
-    history = _values(sensors.lines)
+    history = set(sensors.values)
     program = forwarders.start()
     for _ in range(6):
         sensors.measure()
@@ -409,7 +360,7 @@ def test_a_sigkill_mid_batch_and_a_restart_lose_nothing_and_resend_little(
     expect(
         proxy.stalling.wait(10),
         "the forwarder never sent its third batch",
-        expected=f"{len(_values(sensors.lines))} values of history sent in batches of {BATCH}",
+        expected=f"{len(sensors.values)} values of history sent in batches of {BATCH}",
         found=f"{len(proxy.forwarded)} writes; {first.report('forwarder')}",
     )
     first.close()  # SIGKILL, the batch in flight
@@ -536,7 +487,7 @@ def test_replication_copies_a_second_bucket_through_an_outage(
         proxy.fail_for(2.5, cut("before", WRITE))
     for _ in range(5):
         sensors.measure()
-    expected = _values(sensors.lines)
+    expected = sensors.values
     # The replication's retries after an outage wait longer and longer: no stillness rule.
     held = _landed(cloud_server, cloud, expected, "plant-mirror", still=LAND_TIMEOUT)
     grade.part(
