@@ -40,9 +40,9 @@ from pathlib import Path
 SANDBOX_UID = 1000
 SUBMISSION_DIR = "/submission"  # the private, writable copy of the student's folder
 SOURCE_DIR = "/run/source"  # the student's folder itself, read-only
-RUNNER_DIR = "/opt/grader"  # the runner's own files (grader/runner.py, codec.py)
+RUNNER_DIR = "/opt/grader"  # the runner's own files (grader/runner.py, codec.py...)
 STATE_DIR = "/state"  # a program's folder that outlives it, when a check gives one
-RUNNER_FILES = ("__init__.py", "runner.py", "codec.py")
+RUNNER_FILES = ("__init__.py", "runner.py", "codec.py", "workload.py")
 
 # What a Python process needs from /etc; everything else there stays outside.
 _ETC = (

@@ -45,6 +45,12 @@ LABS: dict[str, Lab] = {
             seconds=12,
         ),
         Lab(
+            "instrumentation",
+            "Instrumentation and security: a metrics decorator, least-privilege tokens",
+            "instrument",
+            seconds=20,
+        ),
+        Lab(
             "edge_to_cloud",
             "Edge to cloud: store-and-forward and replication",
             "forwarder",

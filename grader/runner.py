@@ -2,6 +2,7 @@
 
     python -P -s -m grader.runner serve SOURCE WORKDIR SCRATCH MODULE_FILE_NAME [--sweep]
     python -P -s -m grader.runner program SOURCE WORKDIR SCRIPT [ARG ...]
+    python -P -s -m grader.runner workload SOURCE WORKDIR MODULE_FILE PLAN_JSON
 
 ``serve`` copies the student's folder SOURCE to WORKDIR (the private,
 writable copy the code runs in), imports the known libraries the student's
@@ -20,7 +21,9 @@ with the stage it happened in (import, lookup, call, result), which is what
 the grader turns into feedback.
 
 ``program`` makes the same private copy and then becomes the student's
-long-running program (``exec``), so signals reach it directly.
+long-running program (``exec``), so signals reach it directly. ``workload`` makes
+the copy and runs the grader's own code against the student's module as a program
+would (see ``grader.workload``), ending the way a program ends.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from grader import codec
+from grader import codec, workload
 
 OUTPUT_KEEP = 2000  # characters kept from each end of stdout/stderr
 RESULT_LIMIT = 16 * 1024**2  # bytes of a result the grader reads
@@ -362,12 +365,24 @@ def program(source: Path, workdir: Path, script: str, args: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, str(workdir / script), *args])
 
 
+def run_workload(source: Path, workdir: Path, module: str, plan: str) -> None:
+    """Make the private copy, then run the grader's workload on the student's module."""
+    note = _private_copy(source, workdir)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    os.chdir(workdir)
+    sys.path.insert(0, str(workdir))
+    workload.main(workdir / module, json.loads(plan))
+
+
 def main() -> None:
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "serve":
         serve(Path(rest[0]), Path(rest[1]), Path(rest[2]), rest[3], "--sweep" in rest[4:])
     elif mode == "program":
         program(Path(rest[0]), Path(rest[1]), rest[2], rest[3:])
+    elif mode == "workload":
+        run_workload(Path(rest[0]), Path(rest[1]), rest[2], rest[3])
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

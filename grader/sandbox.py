@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import requests
 
@@ -59,6 +60,15 @@ class Sandbox:
         }
 
 
+class TokenMaker(NamedTuple):
+    """A token that may create tokens, its authorization's ID and its own user's ID (the
+    tokens it creates belong to that user too)."""
+
+    token: str
+    id: str
+    user_id: str
+
+
 class SandboxFactory:
     """Creates and removes sandboxes with the admin token."""
 
@@ -66,6 +76,7 @@ class SandboxFactory:
         self.endpoints = endpoints
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Token {endpoints.influx.token}"
+        self._users: dict[str, list[str]] = {}  # by org ID: users made for one check
 
     def _api(self, method: str, path: str, **kwargs) -> dict:
         url = f"{self.endpoints.influx.url}/api/v2/{path}"
@@ -117,9 +128,38 @@ class SandboxFactory:
             sandbox.org_id, f"{sandbox.org} {', '.join(kinds)}", (*_RESOURCES, *kinds)
         )
 
+    def token_making_tokens(self, sandbox: Sandbox) -> TokenMaker:
+        """A token of the sandbox's org that may also create tokens there. InfluxDB lets a
+        token create a token only for a user the token may write: this one belongs to a
+        user of its own, made for the check, never to the grader's admin."""
+        user = self._api("POST", "users", json={"name": f"{sandbox.org} tokens"})
+        self._users.setdefault(sandbox.org_id, []).append(user["id"])
+        permissions = [
+            {"action": action, "resource": resource}
+            for resource in (
+                *(
+                    {"type": kind, "orgID": sandbox.org_id}
+                    for kind in (*_RESOURCES, "authorizations")
+                ),
+                {"type": "users", "id": user["id"]},
+            )
+            for action in ("read", "write")
+        ]
+        permissions.append({"action": "read", "resource": {"type": "orgs", "id": sandbox.org_id}})
+        body = {
+            "orgID": sandbox.org_id,
+            "userID": user["id"],
+            "description": f"{sandbox.org} tokens",
+            "permissions": permissions,
+        }
+        made = self._api("POST", "authorizations", json=body)
+        return TokenMaker(made["token"], made["id"], user["id"])
+
     def remove(self, sandbox: Sandbox) -> None:
-        """Delete the organization with its tasks, buckets and tokens (best effort)."""
+        """Delete the organization with its tasks, buckets, tokens and users (best effort)."""
         with contextlib.suppress(ServiceError):
+            for user in self._users.pop(sandbox.org_id, []):
+                self._api("DELETE", f"users/{user}")
             for task in self._api("GET", "tasks", params={"orgID": sandbox.org_id}).get(
                 "tasks", []
             ):

@@ -466,6 +466,13 @@ class Submission:
         self._programs.append(program)
         return program
 
+    def workload(self, plan: dict[str, Any], env: dict[str, str] | None = None) -> Program:
+        """Run the grader's functions under the student's decorator as a program (see
+        ``grader.workload``): its stdout is the workload's one-line report."""
+        program = Program(self, f"{self.module}.py", [json.dumps(plan)], env or {}, mode="workload")
+        self._programs.append(program)
+        return program
+
     def close(self) -> None:
         """End this check's programs, and leave the call sandbox as new for the next check."""
         for program in self._programs:
@@ -547,12 +554,13 @@ class Program:
         args: list[str],
         env: dict[str, str],
         state: Path | None = None,
+        mode: str = "program",
     ) -> None:
         self.contained = submission.contained
         self._tmp = tempfile.TemporaryDirectory(prefix="grader-program-")
         self.out_path = Path(self._tmp.name) / "stdout"
         self.err_path = Path(self._tmp.name) / "stderr"
-        argv = submission.runner.runner_command("program", script, *args, state=state)
+        argv = submission.runner.runner_command(mode, script, *args, state=state)
         self.cgroup = Cgroup.create(LIMITS) if self.contained else None
         self._status, status_write = os.pipe() if self.contained else (-1, -1)
         if self.contained:  # bwrap says there which process is the sandbox's init
