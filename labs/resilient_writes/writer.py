@@ -49,9 +49,6 @@ import requests
 
 # The TODOs need more: random, and email.utils.parsedate_to_datetime.
 
-RETRY = {429, 503}
-REJECT = {400, 401, 403, 404, 422}
-
 
 class ResilientWriter:
     def __init__(
@@ -127,7 +124,7 @@ class ResilientWriter:
     def _send(self, batch: list[str]) -> None:
         """Send one batch until it is settled: written, rejected or dropped."""
         # TODO: POST the lines joined by newlines with self.session (params, timeout);
-        # 2xx: written. 413: send each half (one line alone: rejected). REJECT or another
+        # 2xx: written. 413: send each half (one line alone: rejected). Any other
         # 4xx but 429: rejected. 429, 5xx, a ConnectionError or a Timeout: wait
         # (retry_after() of the answer's header, else backoff()) and send again, up to
         # max_retries, then dropped. Count with _settle.

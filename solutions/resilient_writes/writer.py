@@ -46,9 +46,6 @@ from email.utils import parsedate_to_datetime
 
 import requests
 
-RETRY = {429, 503}
-REJECT = {400, 401, 403, 404, 422}
-
 
 class ResilientWriter:
     def __init__(
@@ -160,7 +157,7 @@ class ResilientWriter:
                 self._send(batch[:half])
                 self._send(batch[half:])
                 return
-            if status in REJECT or (status is not None and status not in RETRY and status < 500):
+            if status is not None and status < 500 and status != 429:  # no retry helps
                 self._settle("rejected", len(batch))
                 return
             if retries == self.max_retries:

@@ -6,9 +6,8 @@ VARIANTS = [
         # "Retry until it works": a 400 or 403 batch is sent again and again.
         "patches": [
             (
-                "            if status in REJECT or (status is not None and status not in RETRY "
-                "and status < 500):\n",
-                "            if False:\n",
+                "            if status is not None and status < 500 and status != 429:",
+                "            if False:",
             )
         ],
         # Its retries take the answers meant for the next batches, the 413 included.
@@ -165,9 +164,8 @@ VARIANTS = [
         "name": "only_429_and_503_retried",
         "patches": [
             (
-                "            if status in REJECT or (status is not None and status not in RETRY "
-                "and status < 500):\n",
-                "            if status is not None and status not in RETRY:\n",
+                "            if status is not None and status < 500 and status != 429:",
+                "            if status is not None and status not in (429, 503):",
             )
         ],
         "loses": {"test_other_5xx_are_retried_and_other_4xx_are_not": 2},
