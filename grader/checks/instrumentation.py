@@ -382,6 +382,8 @@ class Probe:
         self.url, self.org_id = url, org_id
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Token {token}"
+        # A token's permission on the org's buckets: what a token-making token would grant.
+        self._read_buckets = {"action": "read", "resource": {"type": "buckets", "orgID": org_id}}
 
     def write(self, bucket: str, line: str) -> int:
         params = {"orgID": self.org_id, "bucket": bucket, "precision": "ns"}
@@ -415,7 +417,7 @@ class Probe:
             ),
             "create a token": self.http.post(
                 f"{self.url}/api/v2/authorizations",
-                json={"orgID": self.org_id, "permissions": []},
+                json={"orgID": self.org_id, "permissions": [self._read_buckets]},
                 timeout=10,
             ),
         }
