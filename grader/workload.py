@@ -149,6 +149,7 @@ def _looks(functions: dict[str, Any]) -> dict[str, bool]:
         "doc": getattr(sync, "__doc__", None) == read_sensor.__doc__,
         "wrapped": getattr(sync, "__wrapped__", None) is read_sensor,
         "coroutine function": inspect.iscoroutinefunction(coroutine),
+        "coroutine's name": getattr(coroutine, "__name__", None) == "fetch",
     }
 
 
@@ -173,7 +174,6 @@ def run(module_file: Path, plan: dict[str, Any]) -> dict[str, Any]:
         looks = _looks(functions)
     except Exception as exc:
         return {"ok": False, "stage": stage, "error": f"{type(exc).__name__}: {exc}"[:2000]}
-    time.sleep(plan.get("linger", 0))  # a service that keeps running a while
     return {"ok": True, "calls": report, "looks": looks}
 
 
@@ -185,4 +185,5 @@ def main(module_file: Path, plan: dict[str, Any]) -> None:
     sys.stdout.flush()
     with os.fdopen(report_fd, "w") as out:
         out.write(json.dumps(report, default=repr) + "\n")
+    time.sleep(plan.get("linger", 0))  # a service that keeps running a while after its calls
     # Returning ends the interpreter the usual way: atexit handlers run after this.

@@ -27,7 +27,7 @@ import requests
 from influxdb_client import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from grader.check import expect, expect_ok, points_of, show_ns, stored, typed
+from grader.check import expect, expect_ok, show_ns, stored, typed
 from grader.faults import FaultProxy, SlowUplink
 from grader.submission import Submission
 
@@ -69,15 +69,35 @@ def _operation(fn: str) -> str:
 
 
 class Run:
-    """One workload run to its end: the report, how the program ended, and when it ran."""
+    """One workload run: started here; ``reported()`` waits for the calls' report (the
+    program may still be running), ``finish()`` for its end."""
 
-    def __init__(self, submission: Submission, plan: dict, env: dict[str, str], limit: float):
+    def __init__(
+        self, submission: Submission, plan: dict, env: dict[str, str], limit: float = RUN_LIMIT
+    ):
         self.started_ns = time.time_ns()
         self.program = submission.workload(plan, env)
-        self.code = self.program.wait(limit)
-        self.ended_ns = time.time_ns()
-        self.report = self.program.last_json() or {}
+        self.deadline = time.monotonic() + limit
         self.limit = limit
+        self.report: dict = {}
+        self.reported_at = self.deadline
+        self.code: int | None = None
+        self.ended_ns = 0
+
+    def reported(self) -> Run:
+        while not self.report and self.program.alive() and time.monotonic() < self.deadline:
+            time.sleep(0.05)
+            self.report = self.program.last_json() or {}
+        self.report = self.report or self.program.last_json() or {}
+        self.reported_at = time.monotonic()
+        return self
+
+    def finish(self) -> Run:
+        self.reported()
+        self.code = self.program.wait(max(self.deadline - time.monotonic(), 0.1))
+        self.ended_ns = time.time_ns()
+        self.report = self.program.last_json() or self.report
+        return self
 
     def calls(self) -> list[dict]:
         """The report's calls; fails the check, saying why, when there is no report."""
@@ -95,22 +115,24 @@ class Run:
         return []
 
 
-def _run(submission: Submission, plan: dict, env: dict[str, str], limit: float = RUN_LIMIT) -> Run:
-    return Run(submission, plan, env, limit)
-
-
 def _service(rng: random.Random) -> str:
     return f"checkout-{rng.randrange(16**6):06x}"
 
 
 def _landed(admin, sandbox) -> list[dict[str, Any]]:
-    """The recorded calls: one dict per point, its tags, its fields and its time "ns"."""
-    points = points_of(stored(admin, sandbox, MEASUREMENT))
-    return [{**dict(tags), **fields, "ns": ns} for (ns, tags), fields in points.items()]
+    """The recorded calls: one dict per point, its "tags", its "fields" and its time "ns"."""
+    rows = stored(admin, sandbox, MEASUREMENT)
+    points: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = (row["ns"], tuple(sorted(row["tags"].items())))
+        point = points.setdefault(key, {"tags": row["tags"], "fields": {}, "ns": row["ns"]})
+        point["fields"][row["field"]] = row["value"]
+    return list(points.values())
 
 
 def _key(point: dict) -> tuple:
-    return (point.get("operation"), point.get("outcome"), point.get("error_type"))
+    tags = point["tags"]
+    return (tags.get("operation"), tags.get("outcome"), tags.get("error_type"))
 
 
 def _expected_key(call: dict) -> tuple:
@@ -126,7 +148,7 @@ def _durations_fit(calls: list[dict], points: list[dict]) -> tuple[bool, str]:
     for outcome in ("ok", "error"):
         work = sorted(_work_ms(c) for c in calls if _expected_key(c)[1] == outcome)
         got = sorted(
-            (p.get("duration_ms") for p in points if p.get("outcome") == outcome),
+            (p["fields"].get("duration_ms") for p in points if _key(p)[1] == outcome),
             key=lambda v: v if isinstance(v, (int, float)) else -1,
         )
         if len(got) != len(work):
@@ -141,6 +163,11 @@ def _tags_counted(points: list[dict]) -> Counter:
     return Counter(_key(p) for p in points)
 
 
+def _shapes(points: list[dict]) -> set[tuple]:
+    """Each point's (tag keys, field keys), to tell a tag written as a field."""
+    return {(tuple(sorted(p["tags"])), tuple(sorted(p["fields"]))) for p in points}
+
+
 # -- the decorator ---------------------------------------------------------------------------
 
 
@@ -148,9 +175,11 @@ def _tags_counted(points: list[dict]) -> Counter:
 def test_every_call_becomes_one_point(submission, sandbox, admin, grade):
     """Sync calls from the main thread and from four threads, one of them a method and one
     renamed, some raising: one point each, with its operation, outcome, error type, the
-    call's duration in ms and its start in ns; the writer's own timer sends them."""
+    call's duration in ms and its start in ns; the writer's timer sends them while the
+    program still runs."""
     rng = random.Random()
     service = _service(rng)
+    interval = 0.5
     plan = _plan(
         rng,
         {
@@ -161,24 +190,30 @@ def test_every_call_becomes_one_point(submission, sandbox, admin, grade):
             ("read_sensor", "thread"): 12,
             ("calibrate", "thread"): 4,
         },
-        linger=2.5,  # longer than the flush interval: the writer's timer sends everything
+        linger=interval + 2.0,  # the writer's timer sends everything while it lingers
     )
-    env = {"SERVICE_NAME": service, "FLUSH_INTERVAL_MS": "500"}
-    run = _run(submission, plan, env)
-    run.calls()
+    env = {"SERVICE_NAME": service, "FLUSH_INTERVAL_MS": str(int(interval * 1000))}
+    run = Run(submission, plan, env).reported()
+    time.sleep(interval + 1.0)
+    sent_by_timer = len(_landed(admin, sandbox))
+    run.finish().calls()
     points = _landed(admin, sandbox)
     calls = plan["calls"]
     want_ops = Counter(_operation(c["fn"]) for c in calls)
-    got_ops = Counter(p.get("operation") for p in points)
-    services = {p.get("service") for p in points}
+    got_ops = Counter(p["tags"].get("operation") for p in points)
+    services = {p["tags"].get("service") for p in points}
+    shapes = _shapes(points)
+    fields_ok = {fields for _, fields in shapes} == {("duration_ms",)}
     grade.part(
         "one point per call, tagged with its operation and the service",
         2,
-        got_ops == want_ops and services == {service},
-        expected=f"points {dict(want_ops)} tagged service={service}",
-        found=f"points {dict(got_ops)}, services {sorted(map(str, services))}",
+        got_ops == want_ops and services == {service} and fields_ok,
+        expected=f"points {dict(want_ops)} tagged service={service}, one field duration_ms",
+        found=f"points {dict(got_ops)}, services {sorted(map(str, services))}, "
+        f"(tags, fields) {sorted(shapes)}",
         hint="operation: the name given to instrumented(), else the function's __qualname__ "
-        "(a method is 'Class.method'); one point per call, also from several threads",
+        "(a method is 'Class.method'); service, operation, outcome and error_type are tags "
+        "(.tag()), duration_ms the only field; one point per call, also from several threads",
     )
     want = Counter(_expected_key(c)[1:] for c in calls)
     found = Counter(_key(p)[1:] for p in points)
@@ -203,11 +238,21 @@ def test_every_call_becomes_one_point(submission, sandbox, admin, grade):
     outside = [p["ns"] for p in points if not started <= p["ns"] <= ended]
     grade.part(
         "the time a call started, in nanoseconds",
-        2,
+        1,
         points and not outside,
         expected=f"times between {show_ns(started)} and {show_ns(ended)}",
         found=f"{len(outside)} point(s) outside, e.g. {show_ns(outside[0])}" if outside else "none",
         hint="time.time_ns() when the call starts, written with WritePrecision.NS",
+    )
+    grade.part(
+        "the writer sends every FLUSH_INTERVAL_MS, not only at exit",
+        1,
+        sent_by_timer == len(calls),
+        expected=f"all {len(calls)} points stored {interval + 1:.1f} s after the last call, "
+        f"the program still running (FLUSH_INTERVAL_MS={int(interval * 1000)})",
+        found=f"{sent_by_timer} stored by then",
+        hint="the sender thread waits at most FLUSH_INTERVAL_MS for a full batch, then sends "
+        "what it has",
     )
 
 
@@ -219,8 +264,8 @@ def test_coroutines_are_timed_to_their_end(submission, sandbox, admin, grade):
     plan = _plan(
         rng, {("fetch", "async"): 4, ("upload", "async"): 2, ("stream", "async"): 2}, linger=1.5
     )
-    run = _run(submission, plan, {"SERVICE_NAME": _service(rng), "FLUSH_INTERVAL_MS": "500"})
-    run.calls()
+    env = {"SERVICE_NAME": _service(rng), "FLUSH_INTERVAL_MS": "500"}
+    Run(submission, plan, env).finish().calls()
     points = _landed(admin, sandbox)
     hint = (
         "for a coroutine function (inspect.iscoroutinefunction), the wrapper must be "
@@ -232,7 +277,7 @@ def test_coroutines_are_timed_to_their_end(submission, sandbox, admin, grade):
         ("stream", 1, "a cancelled coroutine: an error of type CancelledError"),
     ):
         mine = [c for c in plan["calls"] if c["fn"] == fn]
-        found = [p for p in points if p.get("operation") == fn]
+        found = [p for p in points if p["tags"].get("operation") == fn]
         fit, misfit = _durations_fit(mine, found)
         want = Counter(_expected_key(c) for c in mine)
         grade.part(
@@ -263,7 +308,7 @@ def test_the_decorator_changes_nothing(submission, grade):
             ("stream", "async"),
         )
     }
-    run = _run(submission, _plan(rng, counts), {"SERVICE_NAME": _service(rng)})
+    run = Run(submission, _plan(rng, counts), {"SERVICE_NAME": _service(rng)}).finish()
     changed = [c for c in run.calls() if not c["same"]]
     grade.part(
         "values and exceptions as the function gives them",
@@ -282,76 +327,87 @@ def test_the_decorator_changes_nothing(submission, grade):
         looks and not lost,
         expected="the name, docstring and __wrapped__ kept; a coroutine function stays one",
         found=f"lost: {', '.join(lost)}",
-        hint="functools.wraps(fn); an `async def` wrapper for a coroutine function",
+        hint="functools.wraps(fn) on both wrappers; an `async def` wrapper for a coroutine "
+        "function",
     )
 
 
 @pytest.mark.points(4)
 def test_one_shared_batching_writer_flushed_at_exit(submission, sandbox, admin, lab_stack, grade):
     """Many calls from threads and the main thread go out in a few batches through one
-    writer; the program ends right after its last call, and the last batch still lands."""
+    writer, a batch as soon as it is full; the program ends soon after its last call, and
+    the last batch still lands."""
     rng = random.Random()
-    batch = 50
-    plan = _plan(rng, {("read_sensor", "thread"): 80, ("find_user", "sync"): 17})
+    batch, linger = 50, 1.0
+    plan = _plan(rng, {("read_sensor", "thread"): 80, ("find_user", "sync"): 17}, linger=linger)
     calls = len(plan["calls"])
     with FaultProxy(lab_stack.endpoints.influx.url) as proxy:
         env = {
             "INFLUXDB_V2_URL": proxy.url,
             "SERVICE_NAME": _service(rng),
             "BATCH_SIZE": str(batch),
-            "FLUSH_INTERVAL_MS": "60000",  # only the batch size and the exit send
+            "FLUSH_INTERVAL_MS": "60000",  # only full batches and the exit send anything
         }
-        run = _run(submission, plan, env)
-        run.calls()
+        run = Run(submission, plan, env).reported()
+        time.sleep(linger / 2)
+        while_running = len(_landed(admin, sandbox))
+        run.finish().calls()
+        exited_after = time.monotonic() - run.reported_at
         writes = [s for s in proxy.forwarded if s.path.startswith("/api/v2/write")]
     most = math.ceil(calls / batch) + 1
     grade.part(
-        "writes in batches, through one writer for all threads",
+        "a batch goes out as soon as it is full, through one writer for all threads",
         2,
-        0 < len(writes) <= most,
-        expected=f"{calls} calls with BATCH_SIZE={batch}: at most {most} write requests",
-        found=f"{len(writes)} write request(s)",
-        hint="one batching write_api for the whole process, made once (under a lock), "
-        "never a client or a synchronous write per call",
+        0 < len(writes) <= most and while_running >= batch,
+        expected=f"{calls} calls with BATCH_SIZE={batch}: at most {most} write requests, "
+        f"and at least {batch} points stored before the program ends",
+        found=f"{len(writes)} write request(s); {while_running} points stored before the end",
+        hint="one writer for the whole process, made once (under a lock), never a client or "
+        "a synchronous write per call; its sender wakes up when BATCH_SIZE points wait",
     )
     landed = len(_landed(admin, sandbox))
+    prompt = linger + 3.0
     grade.part(
-        "the last batch lands though the program ends right after the last call",
+        "the last batch lands though the program ends soon after the last call",
         2,
-        landed == calls,
-        expected=f"{calls} points",
-        found=f"{landed} points",
-        hint="close the writer at exit (atexit.register), which flushes what it holds",
+        landed == calls and run.code is not None and exited_after <= prompt,
+        expected=f"{calls} points; the program ended within {prompt:.0f} s of its last call",
+        found=f"{landed} points; the program {run.program.describe_exit()} "
+        f"{exited_after:.1f} s after its last call",
+        hint="send what is left from an atexit handler, and stop once it is sent. (The "
+        "batching write_api of influxdb-client cannot do it: at exit its thread pool is "
+        "shut down before atexit handlers run.)",
     )
 
 
 @pytest.mark.points(4)
 def test_a_hung_influxdb_never_blocks_or_breaks_a_call(submission, lab_stack, grade):
     """InfluxDB accepts connections and never answers: every call still takes its own
-    time only and gives its own result, and the program still ends soon, with status 0."""
+    time only and gives its own result, and the program still ends soon, with status 0,
+    giving up on the many batches it still holds."""
     rng = random.Random()
     plan = _plan(
         rng,
         {
-            ("read_sensor", "sync"): 4,
-            ("calibrate", "sync"): 1,
-            ("read_sensor", "thread"): 8,
-            ("fetch", "async"): 3,
+            ("read_sensor", "sync"): 6,
+            ("calibrate", "sync"): 2,
+            ("read_sensor", "thread"): 24,
+            ("fetch", "async"): 4,
         },
     )
     influx = urlsplit(lab_stack.endpoints.influx.url)
     with SlowUplink(influx.hostname or "127.0.0.1", influx.port or 8086, 3600) as hung:
-        env = {"INFLUXDB_V2_URL": f"http://127.0.0.1:{hung.port}", "BATCH_SIZE": "5"}
-        run = _run(submission, plan, env, HUNG_EXIT)
-    report = run.report
+        # Batches of 2: at exit far more is left than can be sent before HUNG_EXIT.
+        env = {"INFLUXDB_V2_URL": f"http://127.0.0.1:{hung.port}", "BATCH_SIZE": "2"}
+        run = Run(submission, plan, env, HUNG_EXIT).finish()
     expect(
-        report or run.code is not None,
+        run.report or run.code is not None,
         f"the calls waited for InfluxDB: the program did not end within {HUNG_EXIT} s",
         hint="write() to a batching writer only queues the point; a synchronous write "
         "waits for the server",
     )
-    run.calls()  # not implemented, or no report: says which
-    slow = sorted(report["calls"], key=lambda c: -c["overhead"])[:3]
+    calls = run.calls()  # not implemented, or no report: says which
+    slow = sorted(calls, key=lambda c: -c["overhead"])[:3]
     grade.part(
         "no call waits for InfluxDB",
         2,
@@ -361,14 +417,15 @@ def test_a_hung_influxdb_never_blocks_or_breaks_a_call(submission, lab_stack, gr
         hint="write() to a batching writer only queues the point; a synchronous write "
         "waits for the server",
     )
-    changed = [c for c in report["calls"] if not c["same"]]
+    changed = [c for c in calls if not c["same"]]
     grade.part(
         "every call gives its own result, and the program ends with status 0",
         2,
         not changed and run.code == 0,
         expected=f"the functions' own results; exit status 0 within {HUNG_EXIT} s",
         found=f"{len(changed)} call(s) changed; the program {run.program.describe_exit()}",
-        hint="catch what recording raises; give the exit flush a timeout and few retries",
+        hint="catch what recording raises; give the exit flush a deadline, and the client "
+        "a timeout",
     )
 
 

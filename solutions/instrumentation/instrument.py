@@ -79,6 +79,7 @@ class _Batcher:
         self.pending: list[Point] = []
         self.ready = threading.Condition()
         self.sending = threading.Lock()  # one batch at a time; close() waits for it
+        self.closing = False
         threading.Thread(target=self._run, name="metrics-writer", daemon=True).start()
         atexit.register(self.close)
 
@@ -90,10 +91,11 @@ class _Batcher:
                 self.ready.notify()
 
     def _run(self) -> None:
-        while True:
+        while not self.closing:
             with self.ready:
                 self.ready.wait_for(lambda: len(self.pending) >= self.size, self.interval)
-            self._send_batch()
+            if not self.closing:  # at exit, close() sends: this thread must not hold it up
+                self._send_batch()
 
     def _send_batch(self) -> bool:
         """Send up to a batch of what waits; whether there was any."""
@@ -108,6 +110,7 @@ class _Batcher:
             return bool(batch)
 
     def close(self) -> None:
+        self.closing = True
         deadline = time.monotonic() + EXIT_FLUSH
         while time.monotonic() < deadline and self._send_batch():
             pass

@@ -66,7 +66,7 @@ VARIANTS = [
         "name": "no_flush_at_exit",
         "patches": [("        atexit.register(self.close)\n", "")],
         "loses": {BATCHED: 2},
-        "says": "close the writer at exit",
+        "says": "send what is left from an atexit handler",
     },
     {
         "name": "the_librarys_batching_writer_closed_at_exit",
@@ -100,7 +100,7 @@ VARIANTS = [
             ),
         ],
         "loses": {BATCHED: 2},
-        "says": "close the writer at exit",
+        "says": "its thread pool is shut down before atexit handlers run",
     },
     {
         "name": "the_name_instead_of_the_qualified_name",
