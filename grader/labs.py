@@ -52,10 +52,10 @@ LABS: dict[str, Lab] = {
         ),
         Lab(
             "edge_to_cloud",
-            "Edge to cloud: store-and-forward and replication",
+            "Edge to cloud: store-and-forward, failover and replication",
             "forwarder",
-            seconds=45,
-            servers=("cloud",),
+            seconds=55,
+            servers=("cloud", "secondary"),
         ),
     )
 }

@@ -25,6 +25,8 @@ from .versions import GRAFANA_IMAGE
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+# The extra InfluxDB servers `up --cloud` starts: the edge_to_cloud lab's two regions.
+CLOUD_SERVERS = ("cloud", "secondary")
 
 
 class UpBackend(StrEnum):
@@ -57,6 +59,8 @@ def _show(settings: Settings, backend: str, grafana: bool = False, cloud: bool =
     if cloud:
         table.add_row("cloud InfluxDB", settings.cloud_url)
         table.add_row("cloud token", settings.cloud_token.get_secret_value())
+        table.add_row("secondary InfluxDB", settings.secondary_url)
+        table.add_row("secondary token", settings.secondary_token.get_secret_value())
     table.add_row("MQTT broker", f"{settings.mqtt_host}:{settings.mqtt_port}")
     if grafana:
         table.add_row("Grafana", f"http://127.0.0.1:{settings.grafana_port}")
@@ -106,10 +110,13 @@ def init_env(
 def up(
     backend: Annotated[UpBackend, typer.Option(help="Where to run the servers")] = UpBackend.auto,
     cloud: Annotated[
-        bool, typer.Option("--cloud", help="also the second InfluxDB of the edge_to_cloud lab")
+        bool,
+        typer.Option(
+            "--cloud", help="also the cloud and secondary InfluxDB of the edge_to_cloud lab"
+        ),
     ] = False,
 ) -> None:
-    """Start InfluxDB and Mosquitto (plus Grafana with Docker, a second InfluxDB with --cloud)."""
+    """Start InfluxDB and Mosquitto (plus Grafana with Docker, two more InfluxDB with --cloud)."""
     settings = _settings()
     try:
         chosen = choose_backend(backend.value)
@@ -129,12 +136,16 @@ def up(
         _show(settings, "docker", grafana=grafana, cloud=cloud)
         return
     state = detached_state(native_dir())
-    if state and (not cloud or "influxd-cloud" in state["processes"]):
+    regions = {f"influxd-{name}" for name in CLOUD_SERVERS}
+    if state and (not cloud or regions <= set(state["processes"])):
         console.print("the native stack is already running")
-        _show(settings, "native", cloud="influxd-cloud" in state["processes"])
+        _show(settings, "native", cloud=regions <= set(state["processes"]))
         return
     if state:
-        _fail("the native stack runs without the cloud: `influx-labs down`, then `up --cloud`")
+        _fail(
+            "the native stack runs without the cloud and secondary: `influx-labs down`, "
+            "then `up --cloud`"
+        )
     stack = NativeStack(
         workdir=native_dir(),
         influx_port=settings.influx_port,
@@ -147,13 +158,16 @@ def up(
         retention=settings.retention,
         detached=True,
         log_level="info",
-        servers={"cloud": (settings.cloud_port, settings.cloud_token.get_secret_value())},
+        servers={
+            "cloud": (settings.cloud_port, settings.cloud_token.get_secret_value()),
+            "secondary": (settings.secondary_port, settings.secondary_token.get_secret_value()),
+        },
     )
     try:
         with console.status("starting influxd and mosquitto"):
             stack.start()
-            if cloud:
-                stack.influx_server("cloud")
+            for name in CLOUD_SERVERS if cloud else ():
+                stack.influx_server(name)
     except ServiceError as exc:
         stop_detached(native_dir())
         _fail(str(exc))

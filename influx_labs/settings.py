@@ -57,10 +57,13 @@ class Settings(BaseSettings):
     mqtt_host: str = Field("127.0.0.1", alias="MQTT_HOST")
     mqtt_port: int = Field(1883, alias="MQTT_PORT")
     grafana_port: int = Field(3000, alias="GRAFANA_PORT")
-    # The edge_to_cloud lab's second server (`up --cloud`).
+    # The edge_to_cloud lab's second and third servers, its two regions (`up --cloud`).
     cloud_url: str = Field("http://127.0.0.1:8087", alias="INFLUXDB_CLOUD_URL")
     cloud_token: SecretStr = Field(SecretStr(""), alias="INFLUXDB_CLOUD_TOKEN")
     cloud_port: int = Field(8087, alias="INFLUXDB_CLOUD_PORT")
+    secondary_url: str = Field("http://127.0.0.1:8088", alias="INFLUXDB_SECONDARY_URL")
+    secondary_token: SecretStr = Field(SecretStr(""), alias="INFLUXDB_SECONDARY_TOKEN")
+    secondary_port: int = Field(8088, alias="INFLUXDB_SECONDARY_PORT")
 
     @field_validator("retention")
     @classmethod
@@ -91,6 +94,7 @@ def new_env_text(
     toxiproxy_port: int = 8474,
     toxiproxy_influxdb_port: int = 18086,
     cloud_port: int = 8087,
+    secondary_port: int = 8088,
 ) -> str:
     """A complete ``.env`` with fresh random secrets, for Compose and the native stack alike."""
     token = secret(48)
@@ -118,6 +122,11 @@ def new_env_text(
             "INFLUXDB_CLOUD_BUCKET=labs",
             f"INFLUXDB_CLOUD_TOKEN={secret(48)}",
             f"INFLUXDB_CLOUD_PORT={cloud_port}",
+            f"INFLUXDB_SECONDARY_URL=http://127.0.0.1:{secondary_port}",
+            "INFLUXDB_SECONDARY_ORG=influx-labs",
+            "INFLUXDB_SECONDARY_BUCKET=labs",
+            f"INFLUXDB_SECONDARY_TOKEN={secret(48)}",
+            f"INFLUXDB_SECONDARY_PORT={secondary_port}",
             "",
         ]
     )

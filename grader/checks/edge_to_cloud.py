@@ -1,15 +1,16 @@
-"""Checks for lab edge_to_cloud: the student's forwarder runs as a program between two live
-InfluxDB servers, the lab's edge and a second one, the cloud. The grader is the sensors
-(writing to the edge bucket, each reading late by up to half a second), the network (a
-proxy in front of the cloud that cuts, loses answers and stalls) and the operator (a
-SIGKILL and a restart); it reads back what the cloud holds, to the nanosecond.
+"""Checks for lab edge_to_cloud: the student's forwarder runs as a program between live
+InfluxDB servers, the lab's edge and a second one, the cloud (and, for failover, a third,
+the secondary region). The grader is the sensors (writing to the edge bucket, each
+reading late by up to half a second), the network (a proxy in front of the cloud that
+cuts, loses answers and stalls) and the operator (a SIGKILL and a restart); it reads back
+what the cloud holds, to the nanosecond.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,7 +20,7 @@ import requests
 from influxdb_client import InfluxDBClient
 
 from grader.check import expect, stored
-from grader.faults import FaultProxy, Seen, cut
+from grader.faults import Fault, FaultProxy, Seen, cut
 from grader.sandbox import Sandbox, SandboxFactory
 from grader.submission import Program, Submission
 from influx_labs.services import InfluxEndpoint, Stack
@@ -31,6 +32,12 @@ LATE = 0.5  # the sensors write every LATE seconds what they measured since
 LAND_TIMEOUT = 12.0  # seconds after the last write by which everything must be in the cloud
 SITES = ("north hall", "yard,east")  # tag values that need escaping
 WRITE = "/api/v2/write"
+# Failover: the FAILOVER_AFTER and PROBE_INTERVAL the check sets, how long the primary
+# refuses connections, and how long after it is back its readings must go to it again.
+FAILOVER_AFTER = 1.0
+PROBE_INTERVAL = 0.5
+OUTAGE = 4.0
+FAILED_BACK = 1.5
 
 
 class Value(NamedTuple):
@@ -50,15 +57,32 @@ def cloud_server(lab_stack: Stack) -> InfluxEndpoint:
     return lab_stack.influx_server("cloud")
 
 
-@pytest.fixture
-def cloud(lab_stack: Stack, cloud_server: InfluxEndpoint) -> Iterator[Sandbox]:
-    """This check's organization, bucket and scoped token on the cloud."""
-    factory = SandboxFactory(replace(lab_stack.endpoints, influx=cloud_server))
+@pytest.fixture(scope="session")
+def secondary_server(lab_stack: Stack) -> InfluxEndpoint:
+    """The lab's third InfluxDB, the secondary region, started once for the run."""
+    return lab_stack.influx_server("secondary")
+
+
+def _sandbox_on(lab_stack: Stack, server: InfluxEndpoint) -> Iterator[Sandbox]:
+    """This check's organization, bucket and scoped token on ``server``."""
+    factory = SandboxFactory(replace(lab_stack.endpoints, influx=server))
     box = factory.create()
     try:
         yield box
     finally:
         factory.remove(box)
+
+
+@pytest.fixture
+def cloud(lab_stack: Stack, cloud_server: InfluxEndpoint) -> Iterator[Sandbox]:
+    """This check's organization, bucket and scoped token on the cloud."""
+    yield from _sandbox_on(lab_stack, cloud_server)
+
+
+@pytest.fixture
+def secondary(lab_stack: Stack, secondary_server: InfluxEndpoint) -> Iterator[Sandbox]:
+    """This check's organization, bucket and scoped token on the secondary region."""
+    yield from _sandbox_on(lab_stack, secondary_server)
 
 
 @pytest.fixture
@@ -68,23 +92,40 @@ def proxy(cloud_server: InfluxEndpoint) -> Iterator[FaultProxy]:
         yield faults
 
 
+@pytest.fixture
+def secondary_proxy(secondary_server: InfluxEndpoint) -> Iterator[FaultProxy]:
+    """The way to the secondary region: no faults, it sees what reaches it, and when."""
+    with FaultProxy(secondary_server.url) as seen:
+        yield seen
+
+
+def region_env(name: str, box: Sandbox, url: str) -> dict[str, str]:
+    """INFLUXDB_<NAME>_URL, _ORG, _TOKEN and _BUCKET: the sandbox ``box``, reached at ``url``."""
+    prefix = f"INFLUXDB_{name.upper()}_"
+    return {
+        f"{prefix}URL": url,
+        f"{prefix}ORG": box.org,
+        f"{prefix}TOKEN": box.token,
+        f"{prefix}BUCKET": box.bucket,
+    }
+
+
 class Forwarders:
     """Starts the student's forwarder, again and again, on one state folder."""
 
     def __init__(self, submission: Submission, cloud: Sandbox, proxy: FaultProxy, state: Path):
         self.submission, self.state = submission, state
         self.env = {
-            "INFLUXDB_CLOUD_URL": proxy.url,
-            "INFLUXDB_CLOUD_ORG": cloud.org,
-            "INFLUXDB_CLOUD_TOKEN": cloud.token,
-            "INFLUXDB_CLOUD_BUCKET": cloud.bucket,
+            **region_env("cloud", cloud, proxy.url),
             "BATCH_SIZE": str(BATCH),
             "INTERVAL": str(INTERVAL),
             "LAG": str(LAG),
         }
 
-    def start(self) -> Program:
-        program = self.submission.program("forwarder.py", env=self.env, state=self.state)
+    def start(self, env: dict[str, str] | None = None) -> Program:
+        """The forwarder, with ``env`` besides the usual settings."""
+        env = {**self.env, **(env or {})}
+        program = self.submission.program("forwarder.py", env=env, state=self.state)
         time.sleep(1.0)
         expect(
             program.alive(),
@@ -186,18 +227,22 @@ def stored_values(server: InfluxEndpoint, sandbox: Sandbox, bucket: str = "") ->
 
 
 def _landed(
-    server, sandbox, expected: set[Value], bucket: str = "", still: float = 3.0
-) -> set[Value]:
-    """What the cloud holds once it holds everything expected, or once nothing changed
-    for ``still`` seconds (a forwarder that lost values does not find them later), or
-    after LAND_TIMEOUT."""
+    expected: set[Value],
+    *regions: tuple[InfluxEndpoint, Sandbox],
+    bucket: str = "",
+    still: float = 3.0,
+) -> list[set[Value]]:
+    """What each of the regions (server, sandbox) holds once together they hold everything
+    expected, or once nothing changed for ``still`` seconds (a forwarder that lost values
+    does not find them later), or after LAND_TIMEOUT."""
     deadline = time.monotonic() + LAND_TIMEOUT
-    held, since = set(), time.monotonic()
+    held: list[set[Value]] = []
+    since = time.monotonic()
     while True:
-        now = stored_values(server, sandbox, bucket)
+        now = [stored_values(server, box, bucket) for server, box in regions]
         if now != held:
             held, since = now, time.monotonic()
-        if held >= expected or time.monotonic() > min(deadline, since + still):
+        if set().union(*held) >= expected or time.monotonic() > min(deadline, since + still):
             return held
         time.sleep(0.5)
 
@@ -224,9 +269,13 @@ def _forwarded(program: Program) -> Any:
     return summary.get("forwarded") if summary else None
 
 
-def _acknowledged(proxy: FaultProxy) -> int:
-    """The lines of the writes the cloud answered (passed on, and the answer not cut)."""
-    return len(_sent_lines([seen for seen in proxy.forwarded if seen not in proxy.unanswered]))
+def _acknowledged(*proxies: FaultProxy) -> int:
+    """The lines of the writes the servers behind these proxies answered (passed on, and
+    the answer not cut)."""
+    return sum(
+        len(_sent_lines([seen for seen in proxy.forwarded if seen not in proxy.unanswered]))
+        for proxy in proxies
+    )
 
 
 def _sent_lines(requests_seen: list[Seen]) -> list[str]:
@@ -241,7 +290,8 @@ def _sent_lines(requests_seen: list[Seen]) -> list[str]:
 def _settle(sensors: Sensors, cloud_server, cloud) -> tuple[set[Value], set[Value]]:
     """(what the sensors wrote, what the cloud holds once it has it all or time is up)."""
     expected = sensors.values
-    return expected, _landed(cloud_server, cloud, expected)
+    (held,) = _landed(expected, (cloud_server, cloud))
+    return expected, held
 
 
 @pytest.mark.points(8)
@@ -421,10 +471,7 @@ def test_replication_copies_a_second_bucket_through_an_outage(
     env = {
         # The edge token may manage remotes and replications: this call is an operator's.
         "INFLUXDB_V2_TOKEN": sandboxes.token_also_for(sandbox, "remotes", "replications"),
-        "INFLUXDB_CLOUD_URL": cloud_server.url,
-        "INFLUXDB_CLOUD_ORG": cloud.org,
-        "INFLUXDB_CLOUD_TOKEN": cloud.token,
-        "INFLUXDB_CLOUD_BUCKET": cloud.bucket,
+        **region_env("cloud", cloud, cloud_server.url),
     }
     made = submission.call("replicate", "plant", "plant-mirror", remote_url, env=env)
     why = "" if made.ok else f"; replicate() {made.explain()}"
@@ -489,11 +536,136 @@ def test_replication_copies_a_second_bucket_through_an_outage(
         sensors.measure()
     expected = sensors.values
     # The replication's retries after an outage wait longer and longer: no stillness rule.
-    held = _landed(cloud_server, cloud, expected, "plant-mirror", still=LAND_TIMEOUT)
+    (held,) = _landed(expected, (cloud_server, cloud), bucket="plant-mirror", still=LAND_TIMEOUT)
     grade.part(
         "the cloud's bucket holds every reading written to the edge's",
         3,
         held == expected,
         expected=f"the {len(expected)} values, each once, after a 2.5s outage",
         found=_difference(expected, held) + why,
+    )
+
+
+def _measuring_until(sensors: Sensors, done: Callable[[], bool], seconds: float) -> bool:
+    """The sensors measure, round after round, until ``done()`` or ``seconds`` passed."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        sensors.measure()
+    return True
+
+
+def _writes(proxy: FaultProxy) -> list[Seen]:
+    """The writes the proxy passed on."""
+    return [seen for seen in proxy.forwarded if seen.path.startswith(WRITE)]
+
+
+@pytest.mark.points(6)
+def test_a_primary_outage_fails_over_to_the_secondary_and_back_losing_and_doubling_nothing(
+    forwarders,
+    sandbox,
+    lab_stack,
+    cloud_server,
+    cloud,
+    proxy,
+    secondary_server,
+    secondary,
+    secondary_proxy,
+    grade,
+):
+    """Two regions, the cloud the primary: one write answered 503 (a blip, retried on the
+    primary), then the primary refusing every connection for 4 s while readings keep
+    coming, then back. The forwarder fails over to the secondary and back; every reading
+    is in one region, none in both."""
+    sensors = Sensors(lab_stack.endpoints.influx, sandbox)
+    sensors.history(40)
+    program = forwarders.start(
+        {
+            **region_env("secondary", secondary, secondary_proxy.url),
+            "FAILOVER_AFTER": str(FAILOVER_AFTER),
+            "PROBE_INTERVAL": str(PROBE_INTERVAL),
+        }
+    )
+    sensors.measure()
+    # The blip: the next write answered 503, as a load balancer does while a server restarts.
+    proxy.fail_next(Fault(503, "unavailable", "the server is restarting", path=WRITE))
+    _measuring_until(sensors, lambda: bool(proxy.refused), 10)
+    blip = proxy.refused[0].at if proxy.refused else time.monotonic()
+    _measuring_until(sensors, lambda: any(seen.at > blip for seen in _writes(proxy)), 10)
+    # The outage: every connection to the primary refused (its /health too), the requests
+    # never reaching it, so that each write is acknowledged by one region or by none.
+    down = time.monotonic()
+    back_ns = time.time_ns() + int(OUTAGE * 1e9)
+    proxy.fail_for(OUTAGE, cut("before", "/"))
+    _measuring_until(sensors, lambda: time.monotonic() >= down + OUTAGE, OUTAGE + 5)
+    for _ in range(6):
+        sensors.measure()
+    expected = sensors.values
+    primary, backup = _landed(expected, (cloud_server, cloud), (secondary_server, secondary))
+
+    early = [seen for seen in _writes(secondary_proxy) if seen.at < down]
+    first = f", the first {down - early[0].at:.1f}s before it" if early else ""
+    grade.part(
+        "one failed write is tried again on the primary: no failover",
+        1,
+        not early,
+        expected="nothing written to the secondary before the primary went down: a write "
+        "answered 503 once and acknowledged when tried again is no outage",
+        found=f"{len(early)} writes to the secondary before the outage{first}",
+        hint="try a failed write again on the primary; switch only once the primary has "
+        "failed for FAILOVER_AFTER seconds in a row",
+    )
+    grade.part(
+        "when the primary stays down, it fails over: the secondary holds readings",
+        1,
+        backup,
+        expected=f"writes to the secondary while the primary refused every connection for "
+        f"{OUTAGE:.0f}s (FAILOVER_AFTER {FAILOVER_AFTER}s)",
+        found=f"the secondary holds nothing; {program.report('forwarder')}",
+        hint="measure how long the primary has been failing from the first failure in a "
+        "row, not from the last",
+    )
+    settled = back_ns + int(FAILED_BACK * 1e9)
+    after = {v for v in primary if v.ns >= settled}
+    stayed = {v for v in backup if v.ns >= settled and v not in primary}
+    grade.part(
+        "once the primary is healthy again it fails back: the readings after are on it",
+        1,
+        after and not stayed,
+        expected=f"the readings timed {FAILED_BACK}s or more after the primary came back on "
+        "the primary",
+        found=f"{len(after)} of them on the primary, {len(stayed)} on the secondary only",
+        hint="while on the secondary, GET the primary's /health every PROBE_INTERVAL and "
+        'switch back once it answers {"status": "pass"}',
+    )
+    held, both = primary | backup, primary & backup
+    grade.part(
+        "every reading is in one region or the other: the same values, types and times",
+        1,
+        held == expected,
+        expected=f"the {len(expected)} values the sensors wrote, across the two regions",
+        found=_difference(expected, held),
+        hint="move the checkpoint past a batch only once a region answered it 204",
+    )
+    grade.part(
+        "no reading is in both regions",
+        1,
+        not both,
+        expected="each value acknowledged by one region only",
+        found=f"{len(both)} values in both, e.g. {min(both, default=None)}",
+        hint="one checkpoint for both regions: what either acknowledged is never sent "
+        "again, to either; a switch neither resets it nor moves it",
+    )
+    acknowledged = _acknowledged(proxy, secondary_proxy)
+    deadline = time.monotonic() + 3  # the last answer may be on its way to the forwarder
+    while _forwarded(program) != acknowledged and time.monotonic() < deadline:
+        time.sleep(0.1)
+    grade.part(
+        "it counts the values either region acknowledged",
+        1,
+        _forwarded(program) == acknowledged,
+        expected=f'{{"forwarded": {acknowledged}}}: the values of the writes the primary '
+        "or the secondary answered",
+        found=f"forwarded {_forwarded(program)!r}",
     )

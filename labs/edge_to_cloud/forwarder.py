@@ -1,5 +1,5 @@
-"""Lab edge_to_cloud: store-and-forward from an edge InfluxDB to the cloud, and
-InfluxDB's own replication (skeleton).
+"""Lab edge_to_cloud: store-and-forward from an edge InfluxDB to the cloud, failing over
+to a second region, and InfluxDB's own replication (skeleton).
 
 Complete the TODOs, then run the grader on your work: `./course check edge_to_cloud`.
 Guide: docs/labs/edge_to_cloud.md.
@@ -31,6 +31,23 @@ now - LAG (a sensor's reading reaches the edge up to LAG after its time):
 - after each batch the cloud acknowledged, one JSON line on stdout:
   {"forwarded": values acknowledged since this process started}.
 
+Two regions. When INFLUXDB_SECONDARY_URL, _ORG, _TOKEN and _BUCKET are set,
+the cloud is the primary region and that server the secondary (unset: the
+cloud alone, as above). FAILOVER_AFTER (seconds, default 2.0) and
+PROBE_INTERVAL (seconds, default 1.0):
+- a batch the primary did not acknowledge (no answer: connection refused or
+  reset, a timeout; or 429 or 5xx) is tried again on the primary;
+- only once the primary has failed continuously for FAILOVER_AFTER seconds
+  (from the first of the failures in a row; an answer ends the run) do the
+  batches go to the secondary: a single failed write is no outage;
+- while they do, GET /health on the primary, at most every PROBE_INTERVAL;
+  once it answers 200 with {"status": "pass"}, the batches go to the primary
+  again;
+- one checkpoint for both: it means "acknowledged by one region", so a value
+  either region acknowledged is never sent again, to either; a switch neither
+  moves it nor resets it;
+- {"forwarded": n} counts the values either region acknowledged.
+
 replicate(bucket, cloud_bucket, remote_url) sets up InfluxDB's native
 replication of the edge bucket `bucket` into the cloud bucket `cloud_bucket`:
 a remote connection (POST /api/v2/remotes) to the cloud at `remote_url` (the
@@ -49,7 +66,8 @@ import os
 
 def settings(prefix: str) -> dict[str, str]:
     """{"url", "org", "token", "bucket"} from PREFIX_URL and so on (INFLUXDB_V2 is the
-    edge, INFLUXDB_CLOUD the cloud)."""
+    edge, INFLUXDB_CLOUD the cloud, the primary region; INFLUXDB_SECONDARY the
+    secondary region, when INFLUXDB_SECONDARY_URL is set)."""
     names = ("URL", "ORG", "TOKEN", "BUCKET")
     return {n.lower(): os.environ[f"{prefix}_{n}"] for n in names}
 
@@ -60,6 +78,10 @@ def run() -> None:
     # times as integer nanoseconds, turn each into one line of line protocol, and send
     # them oldest first in batches of at most BATCH_SIZE; after each batch the cloud
     # answered 204, print {"forwarded": n} and save the checkpoint (atomically) past it.
+    # TODO (two regions): with INFLUXDB_SECONDARY_URL set, send to the secondary only once
+    # the primary has failed for FAILOVER_AFTER seconds in a row; while there, probe the
+    # primary's /health every PROBE_INTERVAL and go back once it says "pass". One
+    # checkpoint for both regions: never send again what either acknowledged.
     raise NotImplementedError("not implemented yet")
 
 

@@ -1,5 +1,5 @@
-"""Lab edge_to_cloud: store-and-forward from an edge InfluxDB to the cloud, and
-InfluxDB's own replication (solution).
+"""Lab edge_to_cloud: store-and-forward from an edge InfluxDB to the cloud, failing over
+to a second region, and InfluxDB's own replication (solution).
 
 Run the grader on your work: `./course check edge_to_cloud`.
 Guide: docs/labs/edge_to_cloud.md.
@@ -30,6 +30,23 @@ now - LAG (a sensor's reading reaches the edge up to LAG after its time):
   never land: it is reported on stderr and passed;
 - after each batch the cloud acknowledged, one JSON line on stdout:
   {"forwarded": values acknowledged since this process started}.
+
+Two regions. When INFLUXDB_SECONDARY_URL, _ORG, _TOKEN and _BUCKET are set,
+the cloud is the primary region and that server the secondary (unset: the
+cloud alone, as above). FAILOVER_AFTER (seconds, default 2.0) and
+PROBE_INTERVAL (seconds, default 1.0):
+- a batch the primary did not acknowledge (no answer: connection refused or
+  reset, a timeout; or 429 or 5xx) is tried again on the primary;
+- only once the primary has failed continuously for FAILOVER_AFTER seconds
+  (from the first of the failures in a row; an answer ends the run) do the
+  batches go to the secondary: a single failed write is no outage;
+- while they do, GET /health on the primary, at most every PROBE_INTERVAL;
+  once it answers 200 with {"status": "pass"}, the batches go to the primary
+  again;
+- one checkpoint for both: it means "acknowledged by one region", so a value
+  either region acknowledged is never sent again, to either; a switch neither
+  moves it nor resets it;
+- {"forwarded": n} counts the values either region acknowledged.
 
 replicate(bucket, cloud_bucket, remote_url) sets up InfluxDB's native
 replication of the edge bucket `bucket` into the cloud bucket `cloud_bucket`:
@@ -137,51 +154,126 @@ class Checkpoint:
         os.replace(partial, self.path)
 
 
-class CloudDown(Exception):
-    """The cloud did not acknowledge; try again later."""
+class RegionDown(Exception):
+    """The region did not acknowledge; try again later."""
 
 
-def send(session: requests.Session, cloud: dict[str, str], lines: list[str]) -> bool:
-    """True when the cloud acknowledged; False for a batch it can never take."""
+def send(session: requests.Session, region: dict[str, str], lines: list[str]) -> bool:
+    """True when the region acknowledged; False for a batch it can never take."""
     try:
         answer = session.post(
-            f"{cloud['url'].rstrip('/')}/api/v2/write",
-            params={"org": cloud["org"], "bucket": cloud["bucket"], "precision": "ns"},
+            f"{region['url'].rstrip('/')}/api/v2/write",
+            params={"org": region["org"], "bucket": region["bucket"], "precision": "ns"},
             data="\n".join(lines).encode(),
-            headers={"Authorization": f"Token {cloud['token']}"},
+            headers={"Authorization": f"Token {region['token']}"},
             timeout=10,
         )
     except requests.RequestException as exc:
-        raise CloudDown(str(exc)) from exc
+        raise RegionDown(f"{region['url']}: {exc}") from exc
     if answer.status_code == 204:
         return True
     if answer.status_code == 429 or answer.status_code >= 500:
-        raise CloudDown(f"{answer.status_code} {answer.text[:200]}")
-    print(f"the cloud refused a batch: {answer.status_code} {answer.text[:200]}", file=sys.stderr)
+        raise RegionDown(f"{region['url']}: {answer.status_code} {answer.text[:200]}")
+    print(
+        f"{region['url']} refused a batch: {answer.status_code} {answer.text[:200]}",
+        file=sys.stderr,
+    )
     return False
+
+
+def healthy(session: requests.Session, region: dict[str, str]) -> bool:
+    """Whether the region's GET /health answers 200 with {"status": "pass"}."""
+    try:
+        answer = session.get(f"{region['url'].rstrip('/')}/health", timeout=2)
+        return answer.status_code == 200 and answer.json().get("status") == "pass"
+    except (requests.RequestException, ValueError, AttributeError):
+        return False
+
+
+class Regions:
+    """Where the batches go: the primary region (the cloud), or the secondary one (if
+    set) while the primary stays down."""
+
+    def __init__(
+        self,
+        primary: dict[str, str],
+        secondary: dict[str, str] | None,
+        failover_after: float,
+        probe_interval: float,
+    ) -> None:
+        self.session = requests.Session()
+        self.primary, self.secondary = primary, secondary
+        self.failover_after, self.probe_interval = failover_after, probe_interval
+        self.active = primary
+        self.failing_since: float | None = None  # the first of the primary's failures in a row
+        self.next_probe = 0.0
+
+    def send(self, lines: list[str]) -> bool:
+        """True when the active region acknowledged; False for a batch it can never take;
+        RegionDown when it did not answer (the batch is tried again next round)."""
+        if self.active is not self.primary:
+            self.probe()
+        try:
+            taken = send(self.session, self.active, lines)
+        except RegionDown:
+            if self.active is self.primary:
+                self.primary_failed()
+            raise
+        if self.active is self.primary:
+            self.failing_since = None  # it answered: a run of failures ends
+        return taken
+
+    def primary_failed(self) -> None:
+        """A try on the primary failed: fail over once they all have for FAILOVER_AFTER."""
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+        if self.secondary is not None and now - self.failing_since >= self.failover_after:
+            self.switch(self.secondary)
+            self.next_probe = now + self.probe_interval
+
+    def probe(self) -> None:
+        """On the secondary: at most every PROBE_INTERVAL, back to the primary once its
+        /health passes."""
+        now = time.monotonic()
+        if now < self.next_probe:
+            return
+        self.next_probe = now + self.probe_interval
+        if healthy(self.session, self.primary):
+            self.failing_since = None
+            self.switch(self.primary)
+
+    def switch(self, region: dict[str, str]) -> None:
+        """The next batches go to ``region``. The checkpoint stays where it is: what either
+        region acknowledged is never sent again, to either."""
+        print(f"switching to {region['url']}", file=sys.stderr, flush=True)
+        self.active = region
 
 
 def run() -> None:
     edge, cloud = settings("INFLUXDB_V2"), settings("INFLUXDB_CLOUD")
+    secondary = settings("INFLUXDB_SECONDARY") if os.environ.get("INFLUXDB_SECONDARY_URL") else None
     size = int(os.environ.get("BATCH_SIZE", "500"))
     interval = float(os.environ.get("INTERVAL", "0.5"))
     lag = int(float(os.environ.get("LAG", "1.0")) * 1e9)
+    failover_after = float(os.environ.get("FAILOVER_AFTER", "2.0"))
+    probe_interval = float(os.environ.get("PROBE_INTERVAL", "1.0"))
+    regions = Regions(cloud, secondary, failover_after, probe_interval)
     checkpoint = Checkpoint(Path(os.environ["STATE_DIR"]))
     forwarded = 0
-    session = requests.Session()
     with InfluxDBClient(edge["url"], edge["token"], org=edge["org"], timeout=10_000) as client:
         while True:
             stop = time.time_ns() - lag
             try:
                 rows = read_window(client, edge["bucket"], checkpoint.at, stop)
                 for batch in batches(rows, size):
-                    if send(session, cloud, [line for _, line in batch]):
+                    if regions.send([line for _, line in batch]):
                         forwarded += len(batch)
                         print(json.dumps({"forwarded": forwarded}), flush=True)
                     checkpoint.save(batch[-1][0] + 1)
                 checkpoint.save(max(stop, checkpoint.at))
-            except CloudDown as exc:
-                print(f"the cloud is unavailable, trying again: {exc}", file=sys.stderr)
+            except RegionDown as exc:
+                print(f"not acknowledged, trying again: {exc}", file=sys.stderr)
             except Exception as exc:  # the edge server restarting, say: next round
                 print(f"reading the edge failed, trying again: {exc!r}", file=sys.stderr)
             time.sleep(interval)

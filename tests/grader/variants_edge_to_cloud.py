@@ -4,8 +4,9 @@ LIVE = "test_history_and_late_readings_reach_the_cloud_exactly"
 OUTAGE = "test_a_cloud_outage_and_a_lost_answer_lose_nothing"
 KILL = "test_a_sigkill_mid_batch_and_a_restart_lose_nothing_and_resend_little"
 REPLICATION = "test_replication_copies_a_second_bucket_through_an_outage"
+FAILOVER = "test_a_primary_outage_fails_over_to_the_secondary_and_back_losing_and_doubling_nothing"
 
-SEND = """                    if send(session, cloud, [line for _, line in batch]):
+SEND = """                    if regions.send([line for _, line in batch]):
                         forwarded += len(batch)
                         print(json.dumps({"forwarded": forwarded}), flush=True)
                     checkpoint.save(batch[-1][0] + 1)"""
@@ -17,13 +18,14 @@ VARIANTS = [
             (
                 SEND,
                 """                    checkpoint.save(batch[-1][0] + 1)
-                    if send(session, cloud, [line for _, line in batch]):
+                    if regions.send([line for _, line in batch]):
                         forwarded += len(batch)
                         print(json.dumps({"forwarded": forwarded}), flush=True)""",
             )
         ],
-        # The batch refused during the outage is skipped for good.
-        "loses": {OUTAGE: 3},
+        # The batch refused during the outage is skipped for good (and in the failover
+        # check, the blip's batch and those refused before the failover).
+        "loses": {OUTAGE: 3, FAILOVER: 1},
         "says": "move the checkpoint only after the cloud answered 204",
     },
     {
@@ -32,12 +34,12 @@ VARIANTS = [
             (
                 SEND,
                 """                    forwarded += len(batch)
-                    if send(session, cloud, [line for _, line in batch]):
+                    if regions.send([line for _, line in batch]):
                         print(json.dumps({"forwarded": forwarded}), flush=True)
                     checkpoint.save(batch[-1][0] + 1)""",
             )
         ],
-        "loses": {OUTAGE: 3},
+        "loses": {OUTAGE: 3, FAILOVER: 1},
         "says": "is not acknowledged",
     },
     {
@@ -67,14 +69,14 @@ VARIANTS = [
             )
         ],
         # History never leaves the edge; with only history, the kill check has no batches.
-        "loses": {LIVE: 2, OUTAGE: 3, KILL: 6},
+        "loses": {LIVE: 2, OUTAGE: 3, KILL: 6, FAILOVER: 1},
         "says": "start from 1970-01-01, not from now",
     },
     {
         "name": "a_window_up_to_now",
         "patches": [("stop = time.time_ns() - lag", "stop = time.time_ns()")],
         # Readings that reach the edge after the window passed their time are skipped.
-        "loses": {LIVE: 2, OUTAGE: 3, KILL: 3},
+        "loses": {LIVE: 2, OUTAGE: 3, KILL: 3, FAILOVER: 1},
         "says": "now - LAG",
     },
     {
@@ -86,13 +88,13 @@ VARIANTS = [
             )
         ],
         # Microseconds: the readings 400 ns apart merge, every time shifts.
-        "loses": {LIVE: 6, OUTAGE: 3, KILL: 3},
+        "loses": {LIVE: 6, OUTAGE: 3, KILL: 3, FAILOVER: 1},
         "says": "int(v: r._time)",
     },
     {
         "name": "integers_written_as_floats",
         "patches": [('        return f"{value}i"', '        return f"{value}"')],
-        "loses": {LIVE: 6, OUTAGE: 3, KILL: 3},
+        "loses": {LIVE: 6, OUTAGE: 3, KILL: 3, FAILOVER: 1},
         "says": "integers with an i",
     },
     {
@@ -119,5 +121,83 @@ VARIANTS = [
         "patches": [('"remoteBucketName": cloud_bucket,', '"remoteBucketName": bucket,')],
         "loses": {REPLICATION: 4},
         "says": "no replication of the bucket",
+    },
+    # Two regions: the failover check alone.
+    {
+        "name": "fails_over_on_the_first_failed_write",
+        "patches": [
+            (
+                "if self.secondary is not None and now - self.failing_since >= "
+                "self.failover_after:",
+                "if self.secondary is not None:",
+            )
+        ],
+        # The blip's 503 sends the batch to the secondary (and the primary's /health,
+        # which passes, brings it back).
+        "loses": {FAILOVER: 1},
+        "says": "failed for FAILOVER_AFTER seconds in a row",
+    },
+    {
+        "name": "the_outage_measured_from_the_last_failure",
+        "patches": [
+            (
+                """        if self.failing_since is None:
+            self.failing_since = now
+""",
+                """        self.failing_since = now
+""",
+            )
+        ],
+        # Each failure starts the clock again: FAILOVER_AFTER never passes, the secondary
+        # stays empty (and everything lands on the primary once it is back).
+        "loses": {FAILOVER: 1},
+        "says": "from the first failure in a row",
+    },
+    {
+        "name": "never_fails_back",
+        "patches": [
+            (
+                """        if self.active is not self.primary:
+            self.probe()
+""",
+                "",
+            )
+        ],
+        # Once on the secondary it stays there: the readings after the outage go there too.
+        "loses": {FAILOVER: 1},
+        "says": "GET the primary's /health every PROBE_INTERVAL",
+    },
+    {
+        "name": "every_batch_written_to_both_regions",
+        "patches": [
+            (
+                """            taken = send(self.session, self.active, lines)
+""",
+                """            taken = send(self.session, self.active, lines)
+            if self.secondary is not None and self.active is self.primary:
+                send(self.session, self.secondary, lines)  # a copy, to be safe
+""",
+            )
+        ],
+        # The secondary gets writes before any outage, every value is in both regions, and
+        # the count (once a batch) is not what the two acknowledged.
+        "loses": {FAILOVER: 3},
+        "says": "no reading is in both regions",
+    },
+    {
+        "name": "a_new_region_gets_everything_from_the_start",
+        "patches": [
+            ("    forwarded = 0\n", "    forwarded, region = 0, regions.active\n"),
+            (
+                'rows = read_window(client, edge["bucket"], checkpoint.at, stop)',
+                """if regions.active is not region:  # a switch: bring it up to date
+                    region, checkpoint.at = regions.active, 0
+                rows = read_window(client, edge["bucket"], checkpoint.at, stop)""",
+            ),
+        ],
+        # The checkpoint reset at each switch: the secondary gets what the primary already
+        # acknowledged, then the primary what the secondary did.
+        "loses": {FAILOVER: 1},
+        "says": "a switch neither resets it nor moves it",
     },
 ]

@@ -26,7 +26,7 @@ CLI = str(Path(sys.executable).parent / "influx-labs")
 @pytest.fixture
 def env_file(tmp_path, monkeypatch) -> Path:
     path = tmp_path / ".env"
-    ports = {name: free_port() for name in ("influx", "mqtt", "grafana", "cloud")}
+    ports = {name: free_port() for name in ("influx", "mqtt", "grafana", "cloud", "secondary")}
     text = new_env_text(**{f"{name}_port": port for name, port in ports.items()})
     path.write_text(text)
     monkeypatch.setenv("INFLUX_LABS_ENV_FILE", str(path))
@@ -92,20 +92,22 @@ def test_up_status_env_down_round_trip(env_file):
     assert cli("status").returncode == 0
 
 
-def test_up_cloud_starts_a_second_influxdb_that_down_stops(env_file):
+def test_up_cloud_starts_the_cloud_and_the_secondary_that_down_stops(env_file):
     values = env_values(env_file)
     up = cli("up", "--backend", "native", "--cloud")
     assert up.returncode == 0, up.stdout + up.stderr
     assert values["INFLUXDB_CLOUD_URL"] in up.stdout
+    assert values["INFLUXDB_SECONDARY_URL"] in up.stdout
     processes = json.loads((env_file.parent / ".influx-labs/native" / STATE_FILE).read_text())[
         "processes"
     ]
-    assert set(processes) == {"influxd", "mosquitto", "influxd-cloud"}
-    cloud = InfluxEndpoint(
-        values["INFLUXDB_CLOUD_URL"], values["INFLUXDB_CLOUD_ORG"],
-        values["INFLUXDB_CLOUD_BUCKET"], values["INFLUXDB_CLOUD_TOKEN"],
-    )  # fmt: skip
-    cloud.check_token()  # onboarded with the token from .env
+    assert set(processes) == {"influxd", "mosquitto", "influxd-cloud", "influxd-secondary"}
+    for name in ("CLOUD", "SECONDARY"):
+        region = InfluxEndpoint(
+            values[f"INFLUXDB_{name}_URL"], values[f"INFLUXDB_{name}_ORG"],
+            values[f"INFLUXDB_{name}_BUCKET"], values[f"INFLUXDB_{name}_TOKEN"],
+        )  # fmt: skip
+        region.check_token()  # onboarded with the token from .env
     assert "already running" in cli("up", "--backend", "native", "--cloud").stdout
     assert cli("down").returncode == 0
     assert all(process_gone(p["pid"]) for p in processes.values())

@@ -38,6 +38,7 @@ INIT_SCRIPT = DEPLOY / "influxdb" / "init" / "10-grafana-reader.sh"
 EXPECTED_IMAGES = {
     "influxdb": versions.INFLUXDB_IMAGE,
     "influxdb-cloud": versions.INFLUXDB_IMAGE,
+    "influxdb-secondary": versions.INFLUXDB_IMAGE,
     "mosquitto": versions.MOSQUITTO_IMAGE,
     "grafana": versions.GRAFANA_IMAGE,
     "toxiproxy": versions.TOXIPROXY_IMAGE,
@@ -46,6 +47,7 @@ EXPECTED_IMAGES = {
 SECRET_VARS = {
     "INFLUXDB_V2_TOKEN",
     "INFLUXDB_CLOUD_TOKEN",
+    "INFLUXDB_SECONDARY_TOKEN",
     "INFLUXDB_ADMIN_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
 }
@@ -232,11 +234,13 @@ def test_only_grafana_the_fault_proxy_and_the_cloud_are_optional(
     services: dict[str, Any],
 ) -> None:
     # Grafana's image cannot be had everywhere: the rest of the stack must run without it.
-    # Toxiproxy is for the resilience lab's faults, the cloud for edge_to_cloud: on demand.
+    # Toxiproxy is for the resilience lab's faults, the cloud and the secondary for
+    # edge_to_cloud: on demand (the cloud's profile starts both regions).
     profiles = {name: service.get("profiles") for name, service in services.items()}
     assert profiles == {
         "influxdb": None,
         "influxdb-cloud": ["cloud"],
+        "influxdb-secondary": ["cloud", "secondary"],
         "mosquitto": None,
         "grafana": ["grafana"],
         "toxiproxy": ["faults"],
@@ -274,17 +278,40 @@ def test_influxdb_onboarding_environment(services: dict[str, Any]) -> None:
         assert refs == [variable], f"{key} should come from ${{{variable}}}, got {env[key]!r}"
 
 
-def test_the_cloud_is_a_second_server_with_its_own_token_data_and_port(
-    services: dict[str, Any], generated_env: dict[str, str]
+@pytest.mark.parametrize("name", ["cloud", "secondary"])
+def test_each_region_is_another_server_with_its_own_token_data_and_port(
+    services: dict[str, Any], generated_env: dict[str, str], name: str
 ) -> None:
-    cloud, edge = services["influxdb-cloud"], services["influxdb"]
-    token = _environment(cloud)["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
-    assert [m.group("braced") for m in COMPOSE_REF.finditer(token)] == ["INFLUXDB_CLOUD_TOKEN"]
-    volumes = {source for source, _, _ in _volumes(cloud)}
-    assert volumes and not volumes & {source for source, _, _ in _volumes(edge)}
-    port, _ = _interpolate(cloud["ports"][0], generated_env)
-    assert port == f"{LOOPBACK}:{generated_env['INFLUXDB_CLOUD_PORT']}:8086"
-    assert generated_env["INFLUXDB_CLOUD_URL"].endswith(f":{generated_env['INFLUXDB_CLOUD_PORT']}")
+    region, prefix = services[f"influxdb-{name}"], f"INFLUXDB_{name.upper()}_"
+    env = _environment(region)
+    token = env["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    assert [m.group("braced") for m in COMPOSE_REF.finditer(token)] == [f"{prefix}TOKEN"]
+    for key in ("ORG", "BUCKET"):
+        refs = [m.group("braced") for m in COMPOSE_REF.finditer(env[f"DOCKER_INFLUXDB_INIT_{key}"])]
+        assert refs == [f"{prefix}{key}"]
+    volumes = {source for source, _, _ in _volumes(region)}
+    others = {
+        source
+        for other in ("influxdb", "influxdb-cloud", "influxdb-secondary")
+        if other != f"influxdb-{name}"
+        for source, _, _ in _volumes(services[other])
+    }
+    assert volumes and not volumes & others
+    port, _ = _interpolate(region["ports"][0], generated_env)
+    assert port == f"{LOOPBACK}:{generated_env[f'{prefix}PORT']}:8086"
+    assert generated_env[f"{prefix}URL"].endswith(f":{generated_env[f'{prefix}PORT']}")
+
+
+def test_the_servers_have_ports_of_their_own(generated_env: dict[str, str]) -> None:
+    ports = [
+        generated_env[f"{n}PORT"] for n in ("INFLUXDB_", "INFLUXDB_CLOUD_", "INFLUXDB_SECONDARY_")
+    ]
+    assert len(set(ports)) == 3
+    tokens = [
+        generated_env[f"{n}TOKEN"]
+        for n in ("INFLUXDB_V2_", "INFLUXDB_CLOUD_", "INFLUXDB_SECONDARY_")
+    ]
+    assert len(set(tokens)) == 3
 
 
 # --- secrets and variables ---------------------------------------------------
