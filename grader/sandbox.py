@@ -110,16 +110,27 @@ class SandboxFactory:
             topic_prefix=f"labs/{name}",
         )
 
-    def _token(self, org_id: str, description: str, kinds: tuple[str, ...]) -> str:
-        """A token that reads and writes ``kinds`` in the org, and reads the org itself."""
+    def _authorize(
+        self, org_id: str, description: str, kinds: tuple[str, ...], user_id: str = ""
+    ) -> dict:
+        """A token that reads and writes ``kinds`` in the org, and reads the org itself;
+        with ``user_id``, one of that user's, which may also read and write the user."""
+        resources = [{"type": kind, "orgID": org_id} for kind in kinds]
+        if user_id:
+            resources.append({"type": "users", "id": user_id})
         permissions = [
-            {"action": action, "resource": {"type": kind, "orgID": org_id}}
-            for kind in kinds
+            {"action": action, "resource": resource}
+            for resource in resources
             for action in ("read", "write")
         ]
         permissions.append({"action": "read", "resource": {"type": "orgs", "id": org_id}})
         body = {"orgID": org_id, "description": description, "permissions": permissions}
-        return self._api("POST", "authorizations", json=body)["token"]
+        if user_id:
+            body["userID"] = user_id
+        return self._api("POST", "authorizations", json=body)
+
+    def _token(self, org_id: str, description: str, kinds: tuple[str, ...]) -> str:
+        return self._authorize(org_id, description, kinds)["token"]
 
     def token_also_for(self, sandbox: Sandbox, *kinds: str) -> str:
         """Another token of the sandbox's org that may also manage ``kinds`` (e.g. remotes
@@ -134,25 +145,8 @@ class SandboxFactory:
         user of its own, made for the check, never to the grader's admin."""
         user = self._api("POST", "users", json={"name": f"{sandbox.org} tokens"})
         self._users.setdefault(sandbox.org_id, []).append(user["id"])
-        permissions = [
-            {"action": action, "resource": resource}
-            for resource in (
-                *(
-                    {"type": kind, "orgID": sandbox.org_id}
-                    for kind in (*_RESOURCES, "authorizations")
-                ),
-                {"type": "users", "id": user["id"]},
-            )
-            for action in ("read", "write")
-        ]
-        permissions.append({"action": "read", "resource": {"type": "orgs", "id": sandbox.org_id}})
-        body = {
-            "orgID": sandbox.org_id,
-            "userID": user["id"],
-            "description": f"{sandbox.org} tokens",
-            "permissions": permissions,
-        }
-        made = self._api("POST", "authorizations", json=body)
+        kinds = (*_RESOURCES, "authorizations")
+        made = self._authorize(sandbox.org_id, f"{sandbox.org} tokens", kinds, user["id"])
         return TokenMaker(made["token"], made["id"], user["id"])
 
     def remove(self, sandbox: Sandbox) -> None:
