@@ -17,3 +17,32 @@ def native_binaries() -> None:
     if live_required():
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def xdist_scope(nodeid: str) -> str:
+    """Which tests pytest-xdist must run on one worker, in order (``./course test`` runs
+    two): the Docker tests share the engine and count its objects, a site page's
+    examples share one namespace, the site tests one build. Any other test is its own
+    scope, sent to whichever worker is free."""
+    path, _, name = nodeid.partition("::")
+    if path.startswith("tests/docker/"):
+        return "docker"
+    if path == "tests/docs/test_examples.py":
+        return f"examples:{name.partition('[')[2].partition(':')[0]}"  # [page:line:lang]
+    if path == "tests/docs/test_site.py":
+        return path
+    return nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # -> xdist Scheduling
+    """``--dist load`` (the default of ``-n``), with the scopes of ``xdist_scope``."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return ByScope(config, log)
