@@ -172,6 +172,10 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # An answer's headers and body go out in two writes: with Nagle's algorithm
+            # the body waits for the client's delayed ACK, up to 40 ms, and every wait
+            # a check measures from an answer would be that much off for some requests.
+            disable_nagle_algorithm = True
 
             def _answer(self) -> None:
                 body = self._body()
