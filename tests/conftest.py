@@ -36,7 +36,9 @@ def xdist_scope(nodeid: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # -> xdist Scheduling
-    """``--dist load`` (the default of ``-n``), with the scopes of ``xdist_scope``."""
+    """``--dist load`` (the default of ``-n``), with the scopes of ``xdist_scope``: a
+    scheduler, not ``xdist_group`` marks, as pytest 9.2's node ids no longer take the
+    ``@group`` suffix that ``--dist loadgroup`` adds to them."""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
