@@ -168,23 +168,6 @@ VARIANTS = [
         "says": "GET the primary's /health every PROBE_INTERVAL",
     },
     {
-        "name": "every_batch_written_to_both_regions",
-        "patches": [
-            (
-                """            taken = send(self.session, self.active, lines)
-""",
-                """            taken = send(self.session, self.active, lines)
-            if self.secondary is not None and self.active is self.primary:
-                send(self.session, self.secondary, lines)  # a copy, to be safe
-""",
-            )
-        ],
-        # The secondary gets writes before any outage, every value is in both regions, and
-        # the count (once a batch) is not what the two acknowledged.
-        "loses": {FAILOVER: 3},
-        "says": "no reading is in both regions",
-    },
-    {
         "name": "a_new_region_gets_everything_from_the_start",
         "patches": [
             ("    forwarded = 0\n", "    forwarded, region = 0, regions.active\n"),
