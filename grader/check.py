@@ -15,7 +15,9 @@ records a scored piece and lets the check go on to the next one.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,6 +98,17 @@ class Grade:
 
 
 # -- seeding, reading back, comparing ----------------------------------------------
+
+
+def until(condition: Callable[[], Any], timeout: float) -> bool:
+    """Whether ``condition()`` became true within ``timeout`` seconds, asked every 0.1 s:
+    for what a live server or the student's program makes true a moment later."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def ns_of(when: datetime) -> int:

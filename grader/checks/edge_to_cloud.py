@@ -19,7 +19,7 @@ import pytest
 import requests
 from influxdb_client import InfluxDBClient
 
-from grader.check import expect, stored
+from grader.check import expect, stored, until
 from grader.faults import Fault, FaultProxy, Seen, cut
 from grader.sandbox import Sandbox, SandboxFactory
 from grader.submission import Program, Submission
@@ -273,12 +273,8 @@ def _counts(program: Program, acknowledged: Callable[[], int]) -> tuple[Any, int
     """The forwarder's last count and what the servers acknowledged, once the two agree
     or after 3 s: a proxy counts a write as it passes it on, the forwarder once the
     answer is back, so the last answer may still be on its way when the values are in."""
-    deadline = time.monotonic() + 3
-    while True:
-        reported, expected = _forwarded(program), acknowledged()
-        if reported == expected or time.monotonic() > deadline:
-            return reported, expected
-        time.sleep(0.1)
+    until(lambda: _forwarded(program) == acknowledged(), 3)
+    return _forwarded(program), acknowledged()
 
 
 def _acknowledged(*proxies: FaultProxy) -> int:

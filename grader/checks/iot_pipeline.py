@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from grader.check import ALL_TIME, expect, ns_of
+from grader.check import ALL_TIME, expect, ns_of, until
 from grader.faults import Fault, FaultProxy, SlowUplink
 from grader.sandbox import Sandbox
 from grader.submission import Program, Submission
@@ -316,15 +316,6 @@ def own_broker() -> Iterator[LocalBroker]:
         yield broker
 
 
-def _until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 @pytest.mark.points(4)
 def test_subscribes_as_agreed_and_again_after_a_broker_restart(
     start_bridge, own_broker, sandbox, admin, grade
@@ -346,7 +337,7 @@ def test_subscribes_as_agreed_and_again_after_a_broker_restart(
             found=f"READY printed; the broker had {len(at_ready)} subscription(s) then",
             hint="print READY in on_subscribe (the SUBACK), not after calling subscribe()",
         )
-        _until(own_broker.subscriptions, 2 * UPLINK_DELAY)
+        until(own_broker.subscriptions, 2 * UPLINK_DELAY)
         first = [(s.topic, s.qos) for s in own_broker.subscriptions()]
         grade.part(  # the filter itself is graded by test_only_the_contract_topics_are_consumed
             "subscribes with QoS 1",
@@ -370,7 +361,7 @@ def _restart_mid_stream(own_broker: LocalBroker, bridge: Program, sandbox, admin
     own_broker.restart(down_for=0.2)
     # Publish once the bridge is back (or has had its chance): a broker keeps nothing for
     # a client that is not subscribed, so readings sent before that are lost to everyone.
-    again = _until(lambda: len(own_broker.subscriptions()) > count, 20.0)
+    again = until(lambda: len(own_broker.subscriptions()) > count, 20.0)
     publish(messages[half:], host, port, qos=1)
     expected = valid_readings(messages)
     stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
