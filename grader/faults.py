@@ -44,6 +44,16 @@ class Seen(NamedTuple):
     at: float
 
 
+class Answer(NamedTuple):
+    """The server's answer to a forwarded request: its status and body, and ``at``, when
+    the proxy passed it back (monotonic clock)."""
+
+    request: Seen
+    status: int
+    body: bytes
+    at: float
+
+
 @dataclass
 class Fault:
     """An answer to give instead of forwarding: status, InfluxDB's JSON error body (or
@@ -86,6 +96,7 @@ class FaultProxy:
         self.forwarded: list[Seen] = []
         self.refused: list[Seen] = []
         self.unanswered: list[Seen] = []  # forwarded, and the answer cut ("after")
+        self.answers: list[Answer] = []  # the server's answers passed back, as they went
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -188,7 +199,7 @@ class FaultProxy:
                         proxy.unanswered.append(seen)
                     if fault is None and self.command == "POST":
                         time.sleep(proxy._stalls())
-                    self._forward(body, reply=fault is None)
+                    self._forward(seen, body, reply=fault is None)
                 else:
                     proxy.refused.append(seen)
                     self._fail(fault)
@@ -237,7 +248,7 @@ class FaultProxy:
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
 
-            def _forward(self, body: bytes, reply: bool = True) -> None:
+            def _forward(self, seen: Seen, body: bytes, reply: bool = True) -> None:
                 """Pass the request on and its answer back (``reply`` False: hang up instead)."""
                 upstream = http.client.HTTPConnection(proxy._host, proxy._port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -257,6 +268,7 @@ class FaultProxy:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+                proxy.answers.append(Answer(seen, answer.status, data, time.monotonic()))
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
