@@ -3,6 +3,12 @@
 A run started with ``POST /api/v2/tasks/{id}/runs`` is queued first; for a
 short while ``GET .../runs/{runID}`` can answer 404 (the run is neither in
 the queue nor in the run log yet), which is "not yet", not an error.
+
+A run that finished goes the same way once more: influxd drops it from the
+running ones, then records it in the org's ``_tasks`` bucket (the run log).
+In between, ``GET .../runs/{runID}`` answers 404 again; under load that lasts
+long enough for a student's code, asked right then, to fail. So a run counts
+as finished once its record is in the run log.
 """
 
 from __future__ import annotations
@@ -32,10 +38,21 @@ def finished_run(
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        if run is not None and run.status in FINISHED:
+        if run is not None and run.status in FINISHED and _logged(client, task_id, run_id):
             break
         time.sleep(0.2)
     return run
+
+
+def _logged(client: InfluxDBClient, task_id: str, run_id: str) -> bool:
+    """Whether the run's record is in its org's run log (the ``_tasks`` bucket)."""
+    org = client.tasks_api().find_task_by_id(task_id).org_id
+    flux = (
+        'from(bucket: "_tasks") |> range(start: -30d) '
+        f'|> filter(fn: (r) => r._measurement == "runs" and r.taskID == "{task_id}" '
+        f'and r._field == "runID" and r._value == "{run_id}")'
+    )
+    return any(table.records for table in client.query_api().query(flux, org=org))
 
 
 def wait_for_run(client: InfluxDBClient, task_id: str, run_id: str, timeout: float = 30.0) -> str:
