@@ -111,10 +111,15 @@ def _tree_digest(folder: Path, digest: Any) -> None:
 
 @functools.cache
 def grader_digest() -> str:
-    """The grader's own code (``grader/*.py``): changing it makes every stored report stale."""
+    """The grader's own code (``grader/*.py``): changing it makes every stored report stale.
+
+    The list of labs is left out (a lab's own entry is part of its fingerprint), so that
+    adding a lab does not make every other lab's reports stale: re-grading a class, or
+    the hours of a mutation analysis, for nothing."""
     digest = hashlib.sha256()
     for path in sorted(GRADER_DIR.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        if path.name != "labs.py":
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -122,7 +127,8 @@ def fingerprint(folder: Path | None, lab: Lab, settings: str = "") -> str:
     """What a report was graded from: the submission's files, the lab's checks, the grader's
     code and the ``settings`` that change outcomes (e.g. the call timeout)."""
     digest = hashlib.sha256()
-    for part in (lab.name, settings, grader_digest(), lab.checks.read_text()):
+    entry = f"{lab.name} {lab.module} {lab.servers}"
+    for part in (entry, settings, grader_digest(), lab.checks.read_text()):
         digest.update(part.encode() + b"\0")
     if folder is None:
         digest.update(b"missing")

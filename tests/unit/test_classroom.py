@@ -8,6 +8,7 @@ import io
 import json
 import os
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,32 @@ def test_fingerprint_follows_the_submission_files_and_nothing_else(tmp_path: Pat
     assert classroom.fingerprint(folder, HTTP) != changed  # same content, another name
     (folder / "__init__.py").write_text("")  # dunder files are part of the submission
     assert classroom.fingerprint(folder, HTTP) not in (first, changed)
+
+
+def test_fingerprint_follows_the_grader_and_the_lab_entry_not_the_other_labs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    copy = tmp_path / "grader"
+    copy.mkdir()
+    for path in classroom.GRADER_DIR.glob("*.py"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr(classroom, "GRADER_DIR", copy)
+    digest = classroom.grader_digest  # computed once per process: cleared after each edit
+    digest.cache_clear()
+    first = classroom.fingerprint(None, HTTP)
+
+    with (copy / "labs.py").open("a") as labs:  # another lab added
+        labs.write("\n# a lab more\n")
+    digest.cache_clear()
+    assert classroom.fingerprint(None, HTTP) == first
+    assert classroom.fingerprint(None, replace(HTTP, servers=("cloud",))) != first
+
+    with (copy / "runner.py").open("a") as runner:  # the grader's own code changed
+        runner.write("\n# changed\n")
+    digest.cache_clear()
+    assert classroom.fingerprint(None, HTTP) != first
+    monkeypatch.undo()
+    digest.cache_clear()  # the real grader's again, for the tests after this one
 
 
 def test_fingerprint_never_blocks_on_odd_files(tmp_path: Path):
