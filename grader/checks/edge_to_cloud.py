@@ -8,6 +8,7 @@ what the cloud holds, to the nanosecond.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -564,6 +565,19 @@ def _measuring_until(sensors: Sensors, done: Callable[[], bool], seconds: float)
     return True
 
 
+def _probe_gaps(proxy: FaultProxy, down: float) -> list[float]:
+    """Seconds from the failover to the first GET of the primary's /health, and between
+    each two after it, up to the one that passed. The failover is the last write the
+    primary refused in the outage: a forwarder on the secondary writes there no more."""
+    refused = [seen for seen in proxy.refused if seen.at >= down]
+    failed = [seen.at for seen in refused if seen.path.startswith(WRITE)]
+    health = [seen for seen in refused + proxy.forwarded if seen.path.startswith("/health")]
+    probes = sorted(seen.at for seen in health if failed and seen.at > failed[-1])
+    passed = [at for at in probes if at >= down + OUTAGE]
+    times = ([failed[-1]] if failed else []) + probes[: len(probes) - len(passed) + 1]
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
 def _writes(proxy: FaultProxy) -> list[Seen]:
     """The writes the proxy passed on."""
     return [seen for seen in proxy.forwarded if seen.path.startswith(WRITE)]
@@ -639,14 +653,18 @@ def test_a_primary_outage_fails_over_to_the_secondary_and_back_losing_and_doubli
     after = [seen for seen in _writes(proxy) if seen.at >= down + OUTAGE + FAILED_BACK]
     settled = back_ns + int(FAILED_BACK * 1e9)
     stayed = {v for v in backup if v.ns >= settled and v not in primary}
+    gaps = _probe_gaps(proxy, down)
     grade.part(
         "once the primary is healthy again it fails back: the readings after are on it",
         1,
-        after and not stayed,
+        after and not stayed and min(gaps, default=PROBE_INTERVAL) >= 0.8 * PROBE_INTERVAL,
         expected=f"writes to the primary from {FAILED_BACK}s after it came back, and the "
-        "readings timed from then on it",
+        "readings timed from then on it; the primary's /health asked at most every "
+        f"{PROBE_INTERVAL}s (PROBE_INTERVAL) from the failover on",
         found=f"{len(after)} such writes to the primary, {len(stayed)} readings timed from "
-        "then on the secondary only",
+        "then on the secondary only; /health asked "
+        f"{', '.join(f'{gap:.2f}' for gap in gaps[:8]) or 'never'} s after the failover and "
+        "after each other",
         hint="while on the secondary, GET the primary's /health every PROBE_INTERVAL and "
         'switch back once it answers {"status": "pass"}',
     )
