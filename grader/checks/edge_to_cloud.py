@@ -171,8 +171,9 @@ class Sensors:
         self.values: set[Value] = set()
 
     def readings(self, start_ns: int, count: int, step_ns: int) -> tuple[list[str], set[Value]]:
-        """``count`` lines of four fields each, and their values: two readings of one series
-        400 ns apart every ``step_ns``, so times cut to microseconds merge them."""
+        """``count`` lines of four fields each (every third one three), and their values: two
+        readings of one series 400 ns apart every ``step_ns``, so times cut to microseconds
+        merge them. Times of three values and of four make batches of whole times uneven."""
         lines, values = [], set()
         for i in range(count):
             tags = (("sensor", f"s{(i // 2) % 3}"), ("site", SITES[(i // 2) % 2]))
@@ -183,6 +184,8 @@ class Sensors:
                 "ok": self.rng.random() < 0.5,
                 "note": self.rng.choice(['door "A" open', "ok", "c:\\logs"]),
             }
+            if i % 3 == 2:
+                del fields["note"]
             values |= {Value("env", tags, k, type(v).__name__, v, at) for k, v in fields.items()}
             head = "env" + "".join(f",{k}={_escape_tag(v)}" for k, v in tags)
             lines.append(f"{head} {','.join(f'{k}={_field(v)}' for k, v in fields.items())} {at}")
@@ -344,13 +347,27 @@ def test_history_and_late_readings_reach_the_cloud_exactly(
         hint="read the time as nanoseconds (int(v: r._time) in Flux; a datetime stops at "
         "microseconds), write with precision ns, integers with an i",
     )
-    sizes = [len(seen.body.splitlines()) for seen in proxy.forwarded if seen.path.startswith(WRITE)]
+    writes = [_times(seen) for seen in _writes(proxy)]
+    sizes = [len(times) for times in writes]
+    past = {v.ns for v in history}
+    # Yesterday's writes, in order: each as full as whole times allow, so the next one's
+    # first time would not have fitted.
+    old = [times for times in writes if times and set(times) <= past]
+    roomy = [len(a) for a, b in itertools.pairwise(old) if len(a) + b.count(b[0]) <= BATCH]
     grade.part(
-        f"batches of at most BATCH_SIZE ({BATCH}) values",
+        f"batches of at most BATCH_SIZE ({BATCH}) values, as full as whole times allow",
         1,
-        sizes and max(sizes) <= BATCH,
-        expected=f"each write {BATCH} lines or fewer",
-        found=f"writes of {sorted(set(sizes), reverse=True)[:5]} lines",
+        sizes and max(sizes) <= BATCH and not roomy,
+        expected=f"each write {BATCH} lines or fewer; of yesterday's, each but the last so "
+        "full that the next time's values would not have fitted",
+        found=f"writes of {sorted(set(sizes), reverse=True)[:5]} lines"
+        + (
+            f"; {len(roomy)} of yesterday's had room for the next time, e.g. {roomy[:3]} lines"
+            if roomy
+            else ""
+        ),
+        hint="pack whole times, oldest first, until the next would make the batch larger "
+        "than BATCH_SIZE",
     )
     reported, acknowledged = _counts(program, lambda: _acknowledged(proxy))
     grade.part(
@@ -576,6 +593,12 @@ def _probe_gaps(proxy: FaultProxy, down: float) -> list[float]:
     passed = [at for at in probes if at >= down + OUTAGE]
     times = ([failed[-1]] if failed else []) + probes[: len(probes) - len(passed) + 1]
     return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+def _times(seen: Seen) -> list[int]:
+    """The time (ns, the last word) of each line a write carried, in order."""
+    words = (line.rsplit(" ", 1)[-1] for line in seen.body.decode(errors="replace").splitlines())
+    return [int(word) if word.isdigit() else -1 for word in words]
 
 
 def _writes(proxy: FaultProxy) -> list[Seen]:

@@ -21,7 +21,9 @@ now - LAG (a sensor's reading reaches the edge up to LAG after its time):
 - with no checkpoint yet (the first start), from 1970-01-01;
 - oldest first, in POST /api/v2/write requests of at most BATCH_SIZE values,
   one value per line (a batch may hold more only when more values than that
-  share one time: values of one time never straddle two batches);
+  share one time: values of one time never straddle two batches), each as
+  full as that allows: a batch ends only when the next time's values would
+  not fit, or nothing older than now - LAG is left;
 - the checkpoint moves past a batch only once the cloud answered it 204, and
   it is saved in STATE_DIR before the next batch goes: a restart, even after
   a SIGKILL, resends at most the batch that was in flight;
