@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -203,8 +203,11 @@ class Sensors:
         self.values |= values
 
     def history(self, count: int) -> None:
-        """Readings of yesterday, one pair a millisecond, before the forwarder starts."""
-        self.write(*self.readings(time.time_ns() - 86_400 * 10**9, count, 1_000_000))
+        """Readings of yesterday, one pair a millisecond, before the forwarder starts. Their
+        times are odd, so a checkpoint one nanosecond short of the last time acknowledged
+        (``ns ^ 1``, say) shows as that value sent again after a restart."""
+        start = (time.time_ns() - 86_400 * 10**9) | 1
+        self.write(*self.readings(start, count, 1_000_000))
 
     def measure(self) -> None:
         """One round: what was measured in the last LATE seconds (every 0.1 s), so each
@@ -423,6 +426,68 @@ def test_a_cloud_outage_and_a_lost_answer_lose_nothing(
     )
 
 
+@pytest.mark.points(2)
+def test_a_429_is_tried_again_and_a_batch_answered_400_is_passed(
+    forwarders, sandbox, lab_stack, cloud_server, cloud, proxy, grade
+):
+    """The cloud answers the first write 429 (rate limited), the next one 500, and the one
+    with the last of yesterday's readings 400 (a batch it can never take): the first is
+    sent again until it lands; the other is passed, once, and the forwarder goes on,
+    counting none of the three."""
+    sensors = Sensors(lab_stack.endpoints.influx, sandbox)
+    sensors.history(60)
+    history = set(sensors.values)
+    last = str(max(v.ns for v in history)).encode()
+    proxy.fail_next(Fault(429, "too many requests", "rate limited", path=WRITE))
+    proxy.fail_next(Fault(500, "internal error", "unexpected", path=WRITE))
+    proxy.fail_next(Fault(400, "invalid", "unable to parse", path=WRITE, carrying=last))
+    program = forwarders.start()
+    for _ in range(3):
+        sensors.measure()
+    limited, _, invalid = [*proxy.refused, None, None, None][:3]
+    bad = set(_times(invalid)) if invalid else set()
+    expected = sensors.values - _values_at(sensors.values, bad)
+    (held,) = _landed(expected, (cloud_server, cloud))
+    first = _values_at(history, _times(limited)) if limited else set()
+    grade.part(
+        "a batch answered 429, then 500, is sent again and lands",
+        1,
+        limited is not None and first <= held,
+        expected="the values of the first write, answered 429 and then 500, in the cloud",
+        found=f"{len(first & held)} of its {len(first)} values in the cloud; "
+        f"{program.report('forwarder')}",
+        hint="429 and any 5xx mean not now: leave the checkpoint where it is and try again "
+        "next round",
+    )
+    again = [seen for seen in _writes(proxy) if invalid and seen.body == invalid.body]
+    live = expected - history
+    reported, acknowledged = _counts(program, lambda: _acknowledged(proxy))
+    grade.part(
+        "a batch answered 400 is passed, once; the rest lands; no refused batch is counted",
+        1,
+        invalid is not None
+        and not again
+        and not held & _values_at(sensors.values, bad)
+        and live <= held
+        and reported == acknowledged,
+        expected=f"the write answered 400 ({len(_times(invalid)) if invalid else 0} values) "
+        "sent once and never again, "
+        f"none of its values in the cloud, the {len(live)} live values there, and "
+        f'{{"forwarded": {acknowledged}}}',
+        found=f"sent again {len(again)} times; {len(held & _values_at(sensors.values, bad))} "
+        f"of its values in the cloud; {len(live - held)} of the {len(live)} live values "
+        f"missing; forwarded {reported!r}",
+        hint="a 4xx other than 429 will be refused however often it is sent: report it on "
+        "stderr, move the checkpoint past it and go on",
+    )
+
+
+def _values_at(values: set[Value], times: Iterable[int]) -> set[Value]:
+    """The values at these times."""
+    at = set(times)
+    return {v for v in values if v.ns in at}
+
+
 @pytest.mark.points(6)
 def test_a_sigkill_mid_batch_and_a_restart_lose_nothing_and_resend_little(
     forwarders, sandbox, lab_stack, cloud_server, cloud, proxy, grade
@@ -638,6 +703,9 @@ def test_a_primary_outage_fails_over_to_the_secondary_and_back_losing_and_doubli
     _measuring_until(sensors, lambda: bool(proxy.refused), 10)
     blip = proxy.refused[0].at if proxy.refused else time.monotonic()
     _measuring_until(sensors, lambda: any(seen.at > blip for seen in _writes(proxy)), 10)
+    # Long enough after the blip that a forwarder still timing from it (the write after it
+    # not ending the run of failures) fails over at the outage's first failure.
+    _measuring_until(sensors, lambda: time.monotonic() >= blip + 2 * FAILOVER_AFTER, 10)
     # The outage: every connection to the primary refused (its /health too), the requests
     # never reaching it, so that each write is acknowledged by one region or by none.
     down = time.monotonic()
@@ -661,15 +729,18 @@ def test_a_primary_outage_fails_over_to_the_secondary_and_back_losing_and_doubli
         hint="try a failed write again on the primary; switch only once the primary has "
         "failed for FAILOVER_AFTER seconds in a row",
     )
+    during = [seen.at - down for seen in _writes(secondary_proxy) if seen.at >= down]
     grade.part(
         "when the primary stays down, it fails over: the secondary holds readings",
         1,
-        backup,
+        backup and during and during[0] >= 0.9 * FAILOVER_AFTER,
         expected=f"writes to the secondary while the primary refused every connection for "
-        f"{OUTAGE:.0f}s (FAILOVER_AFTER {FAILOVER_AFTER}s)",
-        found=f"the secondary holds nothing; {program.report('forwarder')}",
+        f"{OUTAGE:.0f}s, the first once it had failed for FAILOVER_AFTER ({FAILOVER_AFTER}s)",
+        found=f"the secondary holds {len(backup)} values"
+        + (f", the first write {during[0]:.2f}s after the primary went down" if during else "")
+        + f"; {program.report('forwarder')}",
         hint="measure how long the primary has been failing from the first failure in a "
-        "row, not from the last",
+        "row, not from the last; an answer ends the row",
     )
     # Judged by the writes the primary got, not by the readings it holds: a forwarder
     # that loses readings is graded for that in the next part, not here too.

@@ -2,6 +2,7 @@
 
 LIVE = "test_history_and_late_readings_reach_the_cloud_exactly"
 OUTAGE = "test_a_cloud_outage_and_a_lost_answer_lose_nothing"
+ANSWERS = "test_a_429_is_tried_again_and_a_batch_answered_400_is_passed"
 KILL = "test_a_sigkill_mid_batch_and_a_restart_lose_nothing_and_resend_little"
 REPLICATION = "test_replication_copies_a_second_bucket_through_an_outage"
 FAILOVER = "test_a_primary_outage_fails_over_to_the_secondary_and_back_losing_and_doubling_nothing"
@@ -182,5 +183,30 @@ VARIANTS = [
         # acknowledged, then the primary what the secondary did.
         "loses": {FAILOVER: 1},
         "says": "a switch neither resets it nor moves it",
+    },
+    {
+        "name": "every_error_answer_tried_again",
+        "patches": [
+            (
+                "if answer.status_code == 429 or answer.status_code >= 500:",
+                "if answer.status_code != 204:",
+            )
+        ],
+        # The batch answered 400 is sent again and again: the cloud took it the second time.
+        "loses": {ANSWERS: 1},
+        "says": "will be refused however often it is sent",
+    },
+    {
+        "name": "a_429_passed_like_a_400",
+        "patches": [
+            (
+                "if answer.status_code == 429 or answer.status_code >= 500:",
+                "if answer.status_code >= 500:",
+            )
+        ],
+        # Rate limited, the first batch is passed for good: yesterday's first readings never
+        # reach the cloud.
+        "loses": {ANSWERS: 1},
+        "says": "429 means not now",
     },
 ]
