@@ -319,6 +319,9 @@ def test_history_and_late_readings_reach_the_cloud_exactly(
     sensors.history(160)
     history = set(sensors.values)
     program = forwarders.start()
+    # Live readings only once yesterday's are on their way: they are then all newer than
+    # the forwarder's start, however long it took to start.
+    until(lambda: bool(_writes(proxy)), 10)
     for _ in range(6):
         sensors.measure()
     expected, held = _settle(sensors, cloud_server, cloud)
@@ -357,13 +360,16 @@ def test_history_and_late_readings_reach_the_cloud_exactly(
     # first time would not have fitted.
     old = [times for times in writes if times and set(times) <= past]
     roomy = [len(a) for a, b in itertools.pairwise(old) if len(a) + b.count(b[0]) <= BATCH]
+    split = sum(len(set(a) & set(b)) for a, b in itertools.combinations(writes, 2))
     grade.part(
         f"batches of at most BATCH_SIZE ({BATCH}) values, as full as whole times allow",
         1,
-        sizes and max(sizes) <= BATCH and not roomy,
-        expected=f"each write {BATCH} lines or fewer; of yesterday's, each but the last so "
-        "full that the next time's values would not have fitted",
+        sizes and max(sizes) <= BATCH and not roomy and not split,
+        expected=f"each write {BATCH} lines or fewer, the values of a time all in one; of "
+        "yesterday's, each but the last so full that the next time's values would not "
+        "have fitted",
         found=f"writes of {sorted(set(sizes), reverse=True)[:5]} lines"
+        + (f"; {split} times split across writes" if split else "")
         + (
             f"; {len(roomy)} of yesterday's had room for the next time, e.g. {roomy[:3]} lines"
             if roomy
@@ -748,15 +754,23 @@ def test_a_primary_outage_fails_over_to_the_secondary_and_back_losing_and_doubli
     settled = back_ns + int(FAILED_BACK * 1e9)
     stayed = {v for v in backup if v.ns >= settled and v not in primary}
     gaps = _probe_gaps(proxy, down)
+    # Back on the primary too soon: writes to it after the failover while it was still down.
+    switched = during[0] + down if during else down + OUTAGE
+    early = [s for s in proxy.refused if s.path.startswith(WRITE) and s.at > switched]
     grade.part(
         "once the primary is healthy again it fails back: the readings after are on it",
         1,
-        after and not stayed and min(gaps, default=PROBE_INTERVAL) >= 0.8 * PROBE_INTERVAL,
+        after
+        and not stayed
+        and not early
+        and min(gaps, default=PROBE_INTERVAL) >= 0.8 * PROBE_INTERVAL,
         expected=f"writes to the primary from {FAILED_BACK}s after it came back, and the "
-        "readings timed from then on it; the primary's /health asked at most every "
-        f"{PROBE_INTERVAL}s (PROBE_INTERVAL) from the failover on",
+        "readings timed from then on it; none while it was still down after the failover; "
+        f"the primary's /health asked at most every {PROBE_INTERVAL}s (PROBE_INTERVAL) "
+        "from the failover on",
         found=f"{len(after)} such writes to the primary, {len(stayed)} readings timed from "
-        "then on the secondary only; /health asked "
+        f"then on the secondary only, {len(early)} writes to the primary while it was down "
+        "after the failover; /health asked "
         f"{', '.join(f'{gap:.2f}' for gap in gaps[:8]) or 'never'} s after the failover and "
         "after each other",
         hint="while on the secondary, GET the primary's /health every PROBE_INTERVAL and "
