@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import requests
-from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client import Point
 
-from grader.check import expect, expect_ok, points_of, stored
+from grader.check import expect, expect_ok, points_of, seed, stored
 from grader.faults import Fault, FaultProxy
 from grader.submission import Submission
 from influx_labs.services.toxiproxy import Toxiproxy
@@ -64,9 +64,7 @@ def _warm(admin, sandbox) -> None:
     """Write one point at the lines' times first, so that the shard they go to exists:
     the first write into a new shard creates its files and index, which on a slow disk
     can take longer than a timed check allows."""
-    admin.write_api(write_options=SYNCHRONOUS).write(
-        sandbox.bucket, sandbox.org_id, f"warmup value=1i {BASE_NS}"
-    )
+    seed(admin, sandbox, [Point("warmup").field("value", 1).time(BASE_NS)])
 
 
 def _sent(proxy: FaultProxy) -> list[list[int]]:
