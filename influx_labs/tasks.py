@@ -31,22 +31,23 @@ def finished_run(
     ``GET`` in between can answer 404.
     """
     deadline = time.monotonic() + timeout
-    run = None
+    run, org = None, ""
     while time.monotonic() < deadline:
         try:
             run = client.tasks_api().get_run(task_id, run_id)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        if run is not None and run.status in FINISHED and _logged(client, task_id, run_id):
-            break
+        if run is not None and run.status in FINISHED:
+            org = org or client.tasks_api().find_task_by_id(task_id).org_id
+            if _logged(client, org, task_id, run_id):
+                break
         time.sleep(0.2)
     return run
 
 
-def _logged(client: InfluxDBClient, task_id: str, run_id: str) -> bool:
+def _logged(client: InfluxDBClient, org: str, task_id: str, run_id: str) -> bool:
     """Whether the run's record is in its org's run log (the ``_tasks`` bucket)."""
-    org = client.tasks_api().find_task_by_id(task_id).org_id
     flux = (
         'from(bucket: "_tasks") |> range(start: -30d) '
         f'|> filter(fn: (r) => r._measurement == "runs" and r.taskID == "{task_id}" '
