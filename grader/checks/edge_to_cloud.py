@@ -454,8 +454,8 @@ def test_a_429_is_tried_again_and_a_batch_answered_400_is_passed(
     for _ in range(3):
         sensors.measure()
     limited, _, invalid = [*proxy.refused, None, None, None][:3]
-    bad = set(_times(invalid)) if invalid else set()
-    expected = sensors.values - _values_at(sensors.values, bad)
+    refused = _values_at(sensors.values, _times(invalid) if invalid else [])
+    expected = sensors.values - refused
     (held,) = _landed(expected, (cloud_server, cloud))
     first = _values_at(history, _times(limited)) if limited else set()
     grade.part(
@@ -476,15 +476,15 @@ def test_a_429_is_tried_again_and_a_batch_answered_400_is_passed(
         1,
         invalid is not None
         and not again
-        and not held & _values_at(sensors.values, bad)
+        and not held & refused
         and live <= held
         and reported == acknowledged,
         expected=f"the write answered 400 ({len(_times(invalid)) if invalid else 0} values) "
         "sent once and never again, "
         f"none of its values in the cloud, the {len(live)} live values there, and "
         f'{{"forwarded": {acknowledged}}}',
-        found=f"sent again {len(again)} times; {len(held & _values_at(sensors.values, bad))} "
-        f"of its values in the cloud; {len(live - held)} of the {len(live)} live values "
+        found=f"sent again {len(again)} times; {len(held & refused)} of its values in the "
+        f"cloud; {len(live - held)} of the {len(live)} live values "
         f"missing; forwarded {reported!r}",
         hint="a 4xx other than 429 will be refused however often it is sent: report it on "
         "stderr, move the checkpoint past it and go on",
