@@ -111,13 +111,14 @@ def _tree_digest(folder: Path, digest: Any) -> None:
 
 @functools.cache
 def grader_digest() -> str:
-    """The grader's own code (``grader/*.py``): changing it makes every stored report stale.
+    """The grader's own code (``grader/*.py`` and the JavaScript runner): changing it makes
+    every stored report stale.
 
     The list of labs is left out (a lab's own entry is part of its fingerprint), so that
     adding a lab does not make every other lab's reports stale: re-grading a class, or
     the hours of a mutation analysis, for nothing."""
     digest = hashlib.sha256()
-    for path in sorted(GRADER_DIR.glob("*.py")):
+    for path in sorted([*GRADER_DIR.glob("*.py"), *GRADER_DIR.glob("*.mjs")]):
         if path.name != "labs.py":
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -130,6 +131,8 @@ def fingerprint(folder: Path | None, lab: Lab, settings: str = "") -> str:
     entry = f"{lab.name} {lab.module} {lab.servers}"
     for part in (entry, settings, grader_digest(), lab.checks.read_text()):
         digest.update(part.encode() + b"\0")
+    if lab.packages is not None:  # the pinned packages the code runs with
+        digest.update((lab.packages.parent / "package-lock.json").read_bytes() + b"\0")
     if folder is None:
         digest.update(b"missing")
     else:

@@ -447,6 +447,13 @@ def mutate(
     behave exactly like the solution go, with a reason, in grader/equivalent_mutants.toml.
     """
     spec = lab_or_exit(lab)
+    if not spec.file.endswith(".py"):
+        console.print(
+            f"[red]{spec.name}: mutation analysis changes Python code, and this lab's module "
+            f"is {spec.file}[/]; its variants (tests/grader/variants_{spec.name}.py) are "
+            "what measures its checks"
+        )
+        raise typer.Exit(2)
     out = out or Path("mutation") / spec.name
     mutants = mutation.generate(spec.solution)
     if only:

@@ -18,6 +18,8 @@ from typing import Any
 _DATETIME = "$datetime"
 _DATAFRAME = "$dataframe"
 _FLOAT = "$float"  # NaN and infinities, which JSON cannot spell
+_BIGINT = "$bigint"  # an integer JavaScript's numbers cannot hold exactly (a BigInt there)
+_SAFE_INTEGER = 2**53 - 1  # JavaScript's Number.MAX_SAFE_INTEGER
 
 
 def encode(value: Any) -> Any:
@@ -70,6 +72,8 @@ def decode(value: Any) -> Any:
         return datetime.fromisoformat(value[_DATETIME])
     if set(value) == {_FLOAT}:
         return float(value[_FLOAT])
+    if set(value) == {_BIGINT}:
+        return int(value[_BIGINT])
     if set(value) == {_DATAFRAME}:
         return _decode_frame(value[_DATAFRAME])
     return {k: decode(v) for k, v in value.items()}
@@ -88,6 +92,18 @@ def _decode_frame(spec: dict[str, Any]) -> Any:
             with contextlib.suppress(TypeError, ValueError):
                 frame[column] = frame[column].astype(dtype)
     return frame
+
+
+def exact_for_javascript(encoded: Any) -> Any:
+    """Encoded values as Node.js must receive them: an integer beyond 2**53 tagged, to become
+    a BigInt there (JSON.parse would round it to the nearest double)."""
+    if isinstance(encoded, list):
+        return [exact_for_javascript(v) for v in encoded]
+    if isinstance(encoded, dict):
+        return {k: exact_for_javascript(v) for k, v in encoded.items()}
+    if isinstance(encoded, int) and not isinstance(encoded, bool) and abs(encoded) > _SAFE_INTEGER:
+        return {_BIGINT: str(encoded)}
+    return encoded
 
 
 def dumps(value: Any) -> str:

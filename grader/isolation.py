@@ -42,7 +42,8 @@ SUBMISSION_DIR = "/submission"  # the private, writable copy of the student's fo
 SOURCE_DIR = "/run/source"  # the student's folder itself, read-only
 RUNNER_DIR = "/opt/grader"  # the runner's own files (grader/runner.py, codec.py...)
 STATE_DIR = "/state"  # a program's folder that outlives it, when a check gives one
-RUNNER_FILES = ("__init__.py", "runner.py", "codec.py", "workload.py")
+RUNNER_FILES = ("__init__.py", "runner.py", "codec.py", "workload.py", "node_runner.mjs")
+PACKAGES_DIR = "/node_modules"  # a JavaScript lab's pinned packages, found from SUBMISSION_DIR
 
 # What a Python process needs from /etc; everything else there stays outside.
 _ETC = (
@@ -172,6 +173,7 @@ def bwrap_command(
     *,
     limits: Limits = LIMITS,
     state: Path | None = None,
+    packages: Path | None = None,
 ) -> list[str]:
     """The bwrap command line running ``command`` with the student's folder at SOURCE_DIR.
 
@@ -181,6 +183,8 @@ def bwrap_command(
     files (see :func:`write_identity`) are mounted. ``state``, a folder the grader
     made for one check, is mounted writable at STATE_DIR: what a program keeps
     there outlives it (a forwarder's checkpoint, across a SIGKILL and a restart).
+    ``packages``, a JavaScript lab's installed node_modules, is mounted read-only at
+    PACKAGES_DIR, where Node.js looks last when the code at SUBMISSION_DIR imports one.
     """
     runner = Path(__file__).resolve().parent
     argv = [*_namespace_flags(), *_system_binds()]
@@ -206,6 +210,8 @@ def bwrap_command(
         argv += ["--ro-bind", str(runner / name), f"{RUNNER_DIR}/grader/{name}"]
     if state is not None:
         argv += ["--bind", str(state), STATE_DIR]
+    if packages is not None:
+        argv += ["--ro-bind", str(packages), PACKAGES_DIR]
     # The root bwrap builds is a tmpfs: read-only, so only /tmp and SUBMISSION_DIR take writes.
     return [*argv, "--remount-ro", "/", "--chdir", "/tmp", "--", *command]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .runner import JAVASCRIPT
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -12,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Lab:
     name: str
     title: str
-    module: str  # the file the student completes, without ".py"
+    module: str  # the file the student completes: without ".py", or with its suffix (.mjs)
     seconds: float  # a typical grading's duration on warm services: a class runs long ones first
     servers: tuple[str, ...] = ()  # extra InfluxDB servers the checks need, by name
 
@@ -23,6 +25,16 @@ class Lab:
     @property
     def solution(self) -> Path:
         return REPO_ROOT / "solutions" / self.name
+
+    @property
+    def file(self) -> str:
+        return source_file(self.module)
+
+    @property
+    def packages(self) -> Path | None:
+        """A JavaScript lab's pinned packages, installed from the skeleton's lockfile by
+        ``./course`` (the grader mounts them for the code: a submission brings none)."""
+        return self.skeleton / "node_modules" if self.file.endswith(JAVASCRIPT) else None
 
     @property
     def checks(self) -> Path:
@@ -51,6 +63,12 @@ LABS: dict[str, Lab] = {
             seconds=20,
         ),
         Lab(
+            "node_client",
+            "The Node.js client library",
+            "client.mjs",
+            seconds=4,
+        ),
+        Lab(
             "edge_to_cloud",
             "Edge to cloud: store-and-forward, failover and replication",
             "forwarder",
@@ -59,6 +77,11 @@ LABS: dict[str, Lab] = {
         ),
     )
 }
+
+
+def source_file(module: str) -> str:
+    """The file name of a lab's module: "client.mjs" as it is, "bridge" as bridge.py."""
+    return module if module.endswith((".py", *JAVASCRIPT)) else f"{module}.py"
 
 
 def get_lab(name: str) -> Lab:

@@ -99,7 +99,7 @@ def admin(influx_client):
 def runner(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Runner]:
     """The run's call sandbox: libraries imported once, reset to new for every check."""
     path = Path(request.config.getoption("--submission") or lab.skeleton).resolve()
-    box = Runner(path, lab.module, request.config.getoption("--isolation"))
+    box = Runner(path, lab.module, request.config.getoption("--isolation"), lab.packages)
     try:
         yield box
     finally:

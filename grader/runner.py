@@ -15,6 +15,9 @@ student's module. With ``--sweep`` (inside a sandbox's
 own PID namespace, where this server is the only other process the student
 can signal) every process the call left behind is killed before the reply.
 
+A JavaScript module's call is the same forked child turned into Node.js
+(``node_runner.mjs``): same output files, settings, limits and result file.
+
 The child's outcome goes to a result file, never to stdout, so whatever the
 student prints cannot be mistaken for a result; every failure is reported
 with the stage it happened in (import, lookup, call, result), which is what
@@ -49,6 +52,7 @@ from grader import codec, workload
 
 OUTPUT_KEEP = 2000  # characters kept from each end of stdout/stderr
 RESULT_LIMIT = 16 * 1024**2  # bytes of a result the grader reads
+JAVASCRIPT = (".mjs", ".js")  # a module with one of these suffixes runs under Node.js
 # Libraries the server may import before any student code (each call's child inherits
 # them): those of these that the student's module imports, found by reading its source.
 PRELOADABLE = frozenset(
@@ -172,7 +176,9 @@ def _private_copy(source: Path, workdir: Path) -> str:
     """Copy the student's folder into the writable work folder; a note if it did not fit."""
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        shutil.copytree(source, workdir, symlinks=True, dirs_exist_ok=True)
+        # node_modules: the lab's pinned packages are mounted for it (see bwrap_command).
+        ignore = shutil.ignore_patterns("node_modules")
+        shutil.copytree(source, workdir, symlinks=True, dirs_exist_ok=True, ignore=ignore)
     except (OSError, shutil.Error) as exc:
         return f"the submission folder could not be copied whole: {str(exc)[:300]}"
     return ""
@@ -211,6 +217,8 @@ def _child(request: dict[str, Any], scratch: Path) -> None:  # pragma: no cover 
         cpu = int(request["cpu"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         os.chdir(request["cwd"])
+        if request["module"].endswith(JAVASCRIPT):
+            _become_node(request, scratch)
         outcome = run(Path(request["module"]), request["function"], request)
         try:
             text = json.dumps(outcome)
@@ -222,6 +230,29 @@ def _child(request: dict[str, Any], scratch: Path) -> None:  # pragma: no cover 
     finally:
         # Leave at once: a student's non-daemon thread or atexit hook must not hold the result.
         os._exit(0)
+
+
+def _become_node(request: dict[str, Any], scratch: Path) -> None:  # pragma: no cover - child
+    """Replace this child with Node.js running the call (see node_runner.mjs); the result
+    file is the same one a Python call writes. Returns only if Node.js is not there."""
+    tag = request["tag"]
+    arguments = scratch / f"{tag}.args.json"
+    arguments.write_text(json.dumps({"args": codec.exact_for_javascript(request.get("args", []))}))
+    node = shutil.which("node", path=os.environ.get("PATH"))
+    if node is None:
+        raise FileNotFoundError("Node.js (node) is not installed where the grader runs")
+    runner = Path(__file__).with_name("node_runner.mjs")
+    os.execv(
+        node,
+        [
+            node,
+            str(runner),
+            request["module"],
+            request["function"],
+            str(arguments),
+            str(scratch / f"{tag}.json"),
+        ],
+    )
 
 
 def _read_trimmed(path: Path) -> str:

@@ -36,6 +36,7 @@ from influx_labs.services.process import die_with_parent
 
 from . import codec, isolation
 from .isolation import LIMITS, SOURCE_DIR, STATE_DIR, SUBMISSION_DIR, Cgroup, Isolation
+from .labs import source_file
 from .runner import RESULT_LIMIT, trim
 
 MEMORY_LIMIT = 2 * 1024**3  # bytes of address space per process; pandas fits well within it
@@ -223,9 +224,16 @@ class Runner:
     the next call starts a new one.
     """
 
-    def __init__(self, path: Path, module: str, isolation: Isolation | str = Isolation.AUTO):
+    def __init__(
+        self,
+        path: Path,
+        module: str,
+        isolation: Isolation | str = Isolation.AUTO,
+        packages: Path | None = None,
+    ):
         self.path = path
         self.module = module
+        self.packages = packages  # a JavaScript lab's node_modules, mounted for the code
         self.contained = contained(Isolation(isolation))
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: _Server | None = None
@@ -238,6 +246,8 @@ class Runner:
             self._tmp = tempfile.TemporaryDirectory(prefix="grader-sandbox-")
             os.chmod(self._tmp.name, 0o700)
             isolation.write_identity(Path(self._tmp.name))
+            if self.packages is not None and not self.contained:  # found from workdir's parent
+                (Path(self._tmp.name) / "node_modules").symlink_to(self.packages)
         return Path(self._tmp.name)
 
     @property
@@ -270,15 +280,23 @@ class Runner:
         python = [sys.executable, "-P", "-s", "-m", "grader.runner"]
         if self.contained:
             command = [*python, mode, SOURCE_DIR, str(self.workdir), *args]
-            return isolation.bwrap_command(self.path, self.workroot, command, state=state)
+            return isolation.bwrap_command(
+                self.path, self.workroot, command, state=state, packages=self.packages
+            )
         return [*python, mode, str(self.path), str(self.workdir), *args]
 
     def server(self) -> _Server:
         """The call server, started on the first call and after a sandbox ended."""
         if self._server is None or self._server.proc.poll() is not None:
+            if self.packages is not None and not self.packages.is_dir():
+                raise SandboxError(
+                    f"the lab's Node.js packages are not installed (no {self.packages.name} "
+                    f"in labs/{self.packages.parent.name}): `./course check` installs them "
+                    "with npm ci"
+                )
             scratch = SCRATCH if self.contained else str(self.workroot / "scratch")
             sweep = ["--sweep"] if self.contained else []
-            argv = self.runner_command("serve", scratch, f"{self.module}.py", *sweep)
+            argv = self.runner_command("serve", scratch, source_file(self.module), *sweep)
             self._server = _Server(
                 argv, self.runner_env(), self.workroot, self.workroot / "server.log", self.contained
             )
@@ -336,7 +354,7 @@ class Submission:
 
     @property
     def module_file(self) -> Path:
-        return self.path / f"{self.module}.py"
+        return self.path / source_file(self.module)
 
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """Only what the code needs: no grader secrets leak through the environment."""
@@ -412,7 +430,7 @@ class Submission:
         workdir = self.runner.workdir
         request = {
             "tag": f"call-{self.runner.calls}",
-            "module": str(workdir / f"{self.module}.py"),
+            "module": str(workdir / source_file(self.module)),
             "function": function,
             **fields,
             "env": self.child_env(env),
@@ -469,7 +487,9 @@ class Submission:
     def workload(self, plan: dict[str, Any], env: dict[str, str] | None = None) -> Program:
         """Run the grader's functions under the student's decorator as a program (see
         ``grader.workload``): its stdout is the workload's one-line report."""
-        program = Program(self, f"{self.module}.py", [json.dumps(plan)], env or {}, mode="workload")
+        program = Program(
+            self, self.module_file.name, [json.dumps(plan)], env or {}, mode="workload"
+        )
         self._programs.append(program)
         return program
 

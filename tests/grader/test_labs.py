@@ -39,7 +39,7 @@ def _nav_pages(node: object) -> list[str]:
 def test_every_lab_is_complete_in_all_its_places(lab: str):
     """One lab, one name, five places (and a page in the site's navigation)."""
     spec = LABS[lab]
-    module = f"{spec.module}.py"
+    module = spec.file
     places = {
         "skeleton": spec.skeleton / module,
         "solution": spec.solution / module,
@@ -84,8 +84,8 @@ def test_skeleton_fails_every_check_as_not_implemented(lab, grade_folder):
 )
 def test_buggy_variant_loses_exactly_its_points(lab, variant, grade_folder, tmp_path):
     spec = LABS[lab]
-    source = (spec.solution / f"{spec.module}.py").read_text()
-    (tmp_path / f"{spec.module}.py").write_text(patched(source, variant["patches"]))
+    source = (spec.solution / spec.file).read_text()
+    (tmp_path / spec.file).write_text(patched(source, variant["patches"]))
     report = grade_folder(lab, tmp_path)
     full = {c.check: c.max_points for c in report.checks}
     lost = {name: full[name] - got for name, got in points(report).items() if got < full[name]}
