@@ -42,7 +42,14 @@ SUBMISSION_DIR = "/submission"  # the private, writable copy of the student's fo
 SOURCE_DIR = "/run/source"  # the student's folder itself, read-only
 RUNNER_DIR = "/opt/grader"  # the runner's own files (grader/runner.py, codec.py...)
 STATE_DIR = "/state"  # a program's folder that outlives it, when a check gives one
-RUNNER_FILES = ("__init__.py", "runner.py", "codec.py", "workload.py", "node_runner.mjs")
+RUNNER_FILES = (
+    "__init__.py",
+    "runner.py",
+    "codec.py",
+    "workload.py",
+    "notebook.py",
+    "node_runner.mjs",
+)
 PACKAGES_DIR = "/node_modules"  # a JavaScript lab's pinned packages, found from SUBMISSION_DIR
 
 # What a Python process needs from /etc; everything else there stays outside.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .runner import JAVASCRIPT
+from .runner import JAVASCRIPT, NOTEBOOK
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +69,12 @@ LABS: dict[str, Lab] = {
             seconds=4,
         ),
         Lab(
+            "notebook",
+            "Notebook analysis: a join, windows and statistics in Jupyter",
+            "analysis.ipynb",
+            seconds=15,
+        ),
+        Lab(
             "edge_to_cloud",
             "Edge to cloud: store-and-forward, failover and replication",
             "forwarder",
@@ -80,8 +86,9 @@ LABS: dict[str, Lab] = {
 
 
 def source_file(module: str) -> str:
-    """The file name of a lab's module: "client.mjs" as it is, "bridge" as bridge.py."""
-    return module if module.endswith((".py", *JAVASCRIPT)) else f"{module}.py"
+    """The file name of a lab's module: "client.mjs" or "analysis.ipynb" as it is,
+    "bridge" as bridge.py."""
+    return module if module.endswith((".py", NOTEBOOK, *JAVASCRIPT)) else f"{module}.py"
 
 
 def get_lab(name: str) -> Lab:

@@ -3,6 +3,7 @@
     python -P -s -m grader.runner serve SOURCE WORKDIR SCRATCH MODULE_FILE_NAME [--sweep]
     python -P -s -m grader.runner program SOURCE WORKDIR SCRIPT [ARG ...]
     python -P -s -m grader.runner workload SOURCE WORKDIR MODULE_FILE PLAN_JSON
+    python -P -s -m grader.runner notebook SOURCE WORKDIR NOTEBOOK NAMES_JSON CELL_TIMEOUT
 
 ``serve`` copies the student's folder SOURCE to WORKDIR (the private,
 writable copy the code runs in), imports the known libraries the student's
@@ -26,7 +27,9 @@ the grader turns into feedback.
 ``program`` makes the same private copy and then becomes the student's
 long-running program (``exec``), so signals reach it directly. ``workload`` makes
 the copy and runs the grader's own code against the student's module as a program
-would (see ``grader.workload``), ending the way a program ends.
+would (see ``grader.workload``), ending the way a program ends. ``notebook``
+executes a Jupyter notebook with nbclient and reports its named results
+(see ``grader.notebook``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from grader import codec, workload
 OUTPUT_KEEP = 2000  # characters kept from each end of stdout/stderr
 RESULT_LIMIT = 16 * 1024**2  # bytes of a result the grader reads
 JAVASCRIPT = (".mjs", ".js")  # a module with one of these suffixes runs under Node.js
+NOTEBOOK = ".ipynb"  # a Jupyter notebook, executed whole (``notebook`` mode)
 # Libraries the server may import before any student code (each call's child inherits
 # them): those of these that the student's module imports, found by reading its source.
 PRELOADABLE = frozenset(
@@ -406,6 +410,18 @@ def run_workload(source: Path, workdir: Path, module: str, plan: str) -> None:
     workload.main(workdir / module, json.loads(plan))
 
 
+def run_notebook(source: Path, workdir: Path, notebook: str, names: str, timeout: str) -> None:
+    """Make the private copy, then execute the student's notebook (see grader.notebook)."""
+    from grader import notebook as executor  # nbclient and ipykernel: only this mode needs them
+
+    note = _private_copy(source, workdir)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    os.chdir(workdir)
+    _not_dumpable()
+    executor.main(workdir, notebook, json.loads(names), float(timeout))
+
+
 def main() -> None:
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "serve":
@@ -414,6 +430,8 @@ def main() -> None:
         program(Path(rest[0]), Path(rest[1]), rest[2], rest[3:])
     elif mode == "workload":
         run_workload(Path(rest[0]), Path(rest[1]), rest[2], rest[3])
+    elif mode == "notebook":
+        run_notebook(Path(rest[0]), Path(rest[1]), rest[2], rest[3], rest[4])
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -493,6 +493,21 @@ class Submission:
         self._programs.append(program)
         return program
 
+    def notebook(
+        self, names: list[str], env: dict[str, str], cell_timeout: float, timeout: float
+    ) -> dict[str, Any]:
+        """Execute the student's notebook in a sandbox of its own (see ``grader.notebook``):
+        its report, or {"failed": why} when it gave none within ``timeout`` seconds."""
+        args = [json.dumps(names), str(cell_timeout)]
+        program = Program(self, source_file(self.module), args, env, mode="notebook")
+        self._programs.append(program)
+        code = program.wait(timeout)
+        report = program.last_json()
+        if report is None:
+            why = "did not finish in time" if code is None else program.describe_exit()
+            report = {"failed": f"the notebook's run {why}; {program.report('run')}"}
+        return report
+
     def close(self) -> None:
         """End this check's programs, and leave the call sandbox as new for the next check."""
         for program in self._programs:

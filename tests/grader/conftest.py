@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,20 @@ def patched(source: str, patches: list[tuple[str, str]]) -> str:
         assert source.count(old) == 1, f"patch text occurs {source.count(old)} times: {old!r}"
         source = source.replace(old, new)
     return source
+
+
+def patched_notebook(text: str, patches: list[tuple[str, str]]) -> str:
+    """A notebook with each (old, new) applied to its cells' sources, as one text: each old
+    text must occur exactly once in the whole notebook."""
+    notebook = json.loads(text)
+    sources = ["".join(cell["source"]) for cell in notebook["cells"]]
+    changed = patched(CELL_BREAK.join(sources), patches).split(CELL_BREAK)
+    for cell, source in zip(notebook["cells"], changed, strict=True):
+        cell["source"] = source
+    return json.dumps(notebook, indent=1)
+
+
+CELL_BREAK = "\n# -- the next cell --\n"
 
 
 def survivors(marker: str) -> list[psutil.Process]:

@@ -13,7 +13,7 @@ import yaml
 from grader.labs import LABS, REPO_ROOT
 from grader.results import Outcome
 
-from .conftest import patched, points
+from .conftest import patched, patched_notebook, points
 
 
 def _variants() -> list[tuple[str, dict]]:
@@ -85,7 +85,8 @@ def test_skeleton_fails_every_check_as_not_implemented(lab, grade_folder):
 def test_buggy_variant_loses_exactly_its_points(lab, variant, grade_folder, tmp_path):
     spec = LABS[lab]
     source = (spec.solution / spec.file).read_text()
-    (tmp_path / spec.file).write_text(patched(source, variant["patches"]))
+    patch = patched_notebook if spec.file.endswith(".ipynb") else patched
+    (tmp_path / spec.file).write_text(patch(source, variant["patches"]))
     report = grade_folder(lab, tmp_path)
     full = {c.check: c.max_points for c in report.checks}
     lost = {name: full[name] - got for name, got in points(report).items() if got < full[name]}
