@@ -499,7 +499,7 @@ class Submission:
         """Execute the student's notebook in a sandbox of its own (see ``grader.notebook``):
         its report, or {"failed": why} when it gave none within ``timeout`` seconds."""
         args = [json.dumps(names), str(cell_timeout)]
-        program = Program(self, source_file(self.module), args, env, mode="notebook")
+        program = Program(self, self.module_file.name, args, env, mode="notebook")
         self._programs.append(program)
         code = program.wait(timeout)
         report = program.last_json()
