@@ -75,6 +75,12 @@ LABS: dict[str, Lab] = {
             seconds=15,
         ),
         Lab(
+            "grafana_dashboard",
+            "A Grafana dashboard as code, proved on live InfluxDB",
+            "dashboard",
+            seconds=5,
+        ),
+        Lab(
             "edge_to_cloud",
             "Edge to cloud: store-and-forward, failover and replication",
             "forwarder",

@@ -165,3 +165,36 @@ def test_the_fault_proxy_starts_on_demand_and_breaks_what_it_is_told(project: Pr
         requests.get(proxied, timeout=10)
     requests.delete(f"{api}/proxies/influxdb/toxics/reset_peer_upstream", timeout=10)
     assert requests.get(proxied, timeout=10).json()["status"] == "pass"
+
+
+def test_grafana_loads_the_lab_dashboard_and_runs_each_panels_query(project: Project) -> None:
+    """The grafana_dashboard lab's model in the stack's own Grafana: the student's file is
+    provisioned from the lab folder, and Grafana's query API runs the reference model's
+    panels against InfluxDB through the provisioned datasource."""
+    if "grafana" not in {c["Service"] for c in project.containers()}:
+        pytest.skip(
+            "Grafana's image cannot be had here (no registry serves it and it cannot be "
+            "built); the lab's checks run every panel's query on live InfluxDB instead"
+        )
+    url = f"http://127.0.0.1:{project.values['GRAFANA_PORT']}"
+    auth = (project.values["GRAFANA_ADMIN_USER"], project.values["GRAFANA_ADMIN_PASSWORD"])
+    lab = json.loads((REPO_ROOT / "labs" / "grafana_dashboard" / "dashboard.json").read_text())
+    loaded = requests.get(f"{url}/api/dashboards/uid/{lab['uid']}", auth=auth, timeout=10)
+    assert loaded.status_code == 200, loaded.text
+    model = json.loads(
+        (REPO_ROOT / "solutions" / "grafana_dashboard" / "dashboard.json").read_text()
+    )
+    for panel in model["panels"]:
+        queries = [
+            {**target, "query": target["query"].replace("${device:regex}", ".*")}
+            for target in panel["targets"]
+        ]
+        answer = requests.post(
+            f"{url}/api/ds/query",
+            auth=auth,
+            json={"queries": queries, "from": "now-6h", "to": "now"},
+            timeout=30,
+        )
+        assert answer.status_code == 200, (panel["title"], answer.text)
+        results = answer.json()["results"]
+        assert all("error" not in result for result in results.values()), results

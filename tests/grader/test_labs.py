@@ -5,6 +5,7 @@ the points it should, the same on every run (live services)."""
 from __future__ import annotations
 
 import importlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,9 +85,10 @@ def test_skeleton_fails_every_check_as_not_implemented(lab, grade_folder):
 )
 def test_buggy_variant_loses_exactly_its_points(lab, variant, grade_folder, tmp_path):
     spec = LABS[lab]
-    source = (spec.solution / spec.file).read_text()
-    patch = patched_notebook if spec.file.endswith(".ipynb") else patched
-    (tmp_path / spec.file).write_text(patch(source, variant["patches"]))
+    shutil.copytree(spec.solution, tmp_path, dirs_exist_ok=True)
+    target = tmp_path / variant.get("file", spec.file)  # the module, or another file of it
+    patch = patched_notebook if target.suffix == ".ipynb" else patched
+    target.write_text(patch(target.read_text(), variant["patches"]))
     report = grade_folder(lab, tmp_path)
     full = {c.check: c.max_points for c in report.checks}
     lost = {name: full[name] - got for name, got in points(report).items() if got < full[name]}

@@ -382,7 +382,10 @@ def test_bind_mounts_exist_with_the_right_kind(services: dict[str, Any]) -> None
             if not _is_bind(source):
                 continue
             binds.add(source)
-            assert source.startswith("./deploy/"), f"{name}: bind {source!r} outside ./deploy"
+            # Configuration from ./deploy; the one lab folder a service shows is the
+            # dashboard lab's, so that the student's Grafana loads their dashboard.json.
+            inside = source.startswith("./deploy/") or source == "./labs/grafana_dashboard"
+            assert inside, f"{name}: bind {source!r} outside ./deploy"
             assert read_only, f"{name}: config bind {source!r} should be :ro"
             path = REPO / source
             # A missing file is silently created as a *directory* by Docker.
@@ -396,6 +399,7 @@ def test_bind_mounts_exist_with_the_right_kind(services: dict[str, Any]) -> None
         "./deploy/grafana/provisioning",
         "./deploy/grafana/dashboards",
         "./deploy/toxiproxy/toxiproxy.json",
+        "./labs/grafana_dashboard",
     }
 
 
@@ -492,15 +496,16 @@ def test_iot_overview_queries_the_readings_measurement() -> None:
     assert fields == {"temperature", "humidity"}
 
 
-def test_dashboard_provider_reads_the_mounted_directory(services: dict[str, Any]) -> None:
+def test_dashboard_providers_read_the_mounted_directories(services: dict[str, Any]) -> None:
     providers = _load_yaml(PROVIDER_FILE)["providers"]
-    assert len(providers) == 1
-    provider = providers[0]
-    assert provider["type"] == "file"
-    assert provider["allowUiUpdates"] is False
-    target, read_only = _mount_target(services["grafana"], "./deploy/grafana/dashboards")
-    assert read_only
-    assert Path(provider["options"]["path"]) == Path(target)
+    sources = ["./deploy/grafana/dashboards", "./labs/grafana_dashboard"]
+    assert len(providers) == len(sources)
+    for provider, source in zip(providers, sources, strict=True):
+        assert provider["type"] == "file"
+        assert provider["allowUiUpdates"] is False
+        target, read_only = _mount_target(services["grafana"], source)
+        assert read_only
+        assert Path(provider["options"]["path"]) == Path(target)
 
 
 # --- mosquitto and the init script -------------------------------------------
