@@ -31,11 +31,17 @@ from grader.check import (
     ns_of,
     points_of,
     seed,
-    show_ns,
     stored,
     typed,
 )
-from grader.checks.python_client import TRICKY_TAG_VALUES, ZONES, describe_shift, recent_base
+from grader.checks.python_client import (
+    TRICKY_TAG_VALUES,
+    ZONES,
+    describe_shift,
+    grade_precisions,
+    grade_reading,
+    recent_base,
+)
 from grader.faults import FaultProxy
 
 WRITE = "/api/v2/write"
@@ -104,78 +110,33 @@ def test_write_reading(submission, sandbox, admin, grade):
         hint="the write API only buffers points: await writer.close() (or flush()) before "
         "returning, or the process ends with the point still in its buffer",
     )
-    want_tags = {"device": device, "room": room}
-    grade.part(
-        "one point in 'climate' with tags device and room",
-        1,
-        sorted(r["field"] for r in rows) == ["humidity", "temperature"]
-        and all(r["tags"] == want_tags for r in rows),
-        expected=f"fields humidity and temperature, each with tags {want_tags}",
-        found=sorted(((r["field"], r["tags"]) for r in rows), key=repr),
-        hint="new Point('climate').tag('device', device).tag('room', room)",
-    )
-    temps = [r["value"] for r in rows if r["field"] == "temperature"]
-    grade.part(
-        "temperature stored as a float, even when given 21",
-        1,
-        len(temps) == 1 and type(temps[0]) is float and temps[0] == 21.0,
-        expected=typed(21.0),
-        found=", ".join(map(typed, temps)) or "no temperature",
-        hint="JavaScript has one number type: the field's method says the type, "
-        "floatField('temperature', ...) for a float",
-    )
-    hums = [r["value"] for r in rows if r["field"] == "humidity"]
-    grade.part(
-        "humidity stored as an integer",
-        1,
-        len(hums) == 1 and type(hums[0]) is int and hums[0] == humidity,
-        expected=typed(humidity),
-        found=", ".join(map(typed, hums)) or "no humidity",
-        hint="intField('humidity', ...) writes 45i; floatField would make it 45.0",
-    )
-    want = ns_of(when)
-    times = sorted({r["ns"] for r in rows})
-    shift = f" ({_shift(times[0], want)})" if len(times) == 1 else ""
-    grade.part(
-        "timestamp exact to the millisecond, time zone respected",
-        2,
-        times == [want],
-        expected=f"{show_ns(want)} (given {when.isoformat()})",
-        found=", ".join(map(show_ns, times)) + shift,
-        hint="give timestamp() the Date itself: a number is read in the write API's "
-        "precision, and getTime() counts milliseconds, not the default nanoseconds",
+    grade_reading(
+        rows,
+        grade,
+        tags={"device": device, "room": room},
+        humidity=humidity,
+        when=when,
+        exact_to="millisecond",
+        shift=_shift,
+        hints={
+            "tags": "new Point('climate').tag('device', device).tag('room', room)",
+            "temperature": "JavaScript has one number type: the field's method says the type, "
+            "floatField('temperature', ...) for a float",
+            "humidity": "intField('humidity', ...) writes 45i; floatField would make it 45.0",
+            "time": "give timestamp() the Date itself: a number is read in the write API's "
+            "precision, and getTime() counts milliseconds, not the default nanoseconds",
+        },
     )
 
 
 @pytest.mark.points(2)
 def test_write_lines(submission, sandbox, admin, grade):
     """writeLines() writes the lines as given, with the precision it is given."""
-    rng = random.Random()
-    now_ns = ns_of(recent_base(rng)) + rng.randrange(10**9) * 1000 + rng.randrange(1000)
-    for precision, divisor in (("s", 10**9), ("ms", 10**6), ("us", 10**3), ("ns", 1)):
-        stamps = [(now_ns - i * 4_321_987_654_321) // divisor for i in range(3)]
-        lines = [
-            f"lp,room=lab\\ {precision},id={precision}{i} level={rng.randrange(1000)}i {ts}"
-            for i, ts in enumerate(stamps)
-        ]
-        result = submission.call("writeLines", lines, precision)
-        if not result.ok:
-            grade.part(f"precision {precision!r}", 0.5, False, found=result.explain())
-            continue
-        rows = [r for r in stored(admin, sandbox, "lp") if r["tags"]["id"].startswith(precision)]
-        found = sorted((r["tags"]["id"], r["tags"]["room"], r["ns"]) for r in rows)
-        want = sorted(
-            (f"{precision}{i}", f"lab {precision}", ts * divisor) for i, ts in enumerate(stamps)
-        )
-        grade.part(
-            f"precision {precision!r}",
-            0.5,
-            found == want,
-            expected=f"(id, room, time in ns) {want}",
-            found=found or "no points",
-            hint="the precision is the write API's: getWriteApi(org, bucket, precision), "
-            "then writeRecords(lines) as they are",
-        )
+    hint = (
+        "the precision is the write API's: getWriteApi(org, bucket, precision), then "
+        "writeRecords(lines) as they are"
+    )
+    grade_precisions(submission, "writeLines", admin, sandbox, grade, hint)
 
 
 def _many(rng: random.Random, count: int) -> list[dict[str, Any]]:

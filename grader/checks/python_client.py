@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -100,16 +101,47 @@ def test_write_reading(submission, sandbox, admin, grade):
         hint="write_api() with no options is batching mode: it only queues the point, and the "
         "process ends before the queue is sent; use write_api(write_options=SYNCHRONOUS)",
     )
-    found_series = sorted(((r["field"], r["tags"]) for r in rows), key=repr)
-    want_tags = {"device": device, "room": room}
+    grade_reading(
+        rows,
+        grade,
+        tags={"device": device, "room": room},
+        humidity=humidity,
+        when=when,
+        hints={
+            "tags": "Point('climate').tag('device', device).tag('room', room)",
+            "temperature": "a field's type comes from the Python value: 21 is written as the "
+            "integer 21i; use float(temperature)",
+            "humidity": "write int(humidity); a float field cannot later take integers (and "
+            "vice versa)",
+            "time": "pass the aware datetime to Point.time() as it is: a naive datetime is "
+            "taken as UTC, and a coarser precision than ns converts through a float division",
+        },
+    )
+
+
+def grade_reading(
+    rows: list[dict],
+    grade,
+    *,
+    tags: dict[str, str],
+    humidity: int,
+    when: datetime,
+    hints: dict[str, str],
+    exact_to: str = "nanosecond",
+    shift: Callable[[int, int], str] = lambda found, want: describe_shift(found - want),
+) -> None:
+    """The parts of one reading written as a point in 'climate' (5 points): its tags, a
+    float temperature given as 21, an integer humidity and its exact time. The Node.js
+    lab's check uses it too, with its own hints."""
     grade.part(
         "one point in 'climate' with tags device and room",
         1,
         sorted(r["field"] for r in rows) == ["humidity", "temperature"]
-        and all(r["tags"] == want_tags for r in rows),
-        expected=f"fields humidity and temperature, each with tags {want_tags}",
-        found=found_series or "nothing in measurement 'climate'",
-        hint="Point('climate').tag('device', device).tag('room', room)",
+        and all(r["tags"] == tags for r in rows),
+        expected=f"fields humidity and temperature, each with tags {tags}",
+        found=sorted(((r["field"], r["tags"]) for r in rows), key=repr)
+        or "nothing in measurement 'climate'",
+        hint=hints["tags"],
     )
     temps = [r["value"] for r in rows if r["field"] == "temperature"]
     grade.part(
@@ -118,8 +150,7 @@ def test_write_reading(submission, sandbox, admin, grade):
         len(temps) == 1 and type(temps[0]) is float and temps[0] == 21.0,
         expected=typed(21.0),
         found=", ".join(map(typed, temps)) or "no temperature",
-        hint="a field's type comes from the Python value: 21 is written as the integer 21i; "
-        "use float(temperature)",
+        hint=hints["temperature"],
     )
     hums = [r["value"] for r in rows if r["field"] == "humidity"]
     grade.part(
@@ -128,25 +159,24 @@ def test_write_reading(submission, sandbox, admin, grade):
         len(hums) == 1 and type(hums[0]) is int and hums[0] == humidity,
         expected=typed(humidity),
         found=", ".join(map(typed, hums)) or "no humidity",
-        hint="write int(humidity); a float field cannot later take integers (and vice versa)",
+        hint=hints["humidity"],
     )
-    want_ns = ns_of(when)
+    want = ns_of(when)
     times = sorted({r["ns"] for r in rows})
-    shift = f" ({describe_shift(times[0] - want_ns)})" if len(times) == 1 else ""
     grade.part(
-        "timestamp exact to the nanosecond, time zone respected",
+        f"timestamp exact to the {exact_to}, time zone respected",
         2,
-        times == [want_ns],
-        expected=f"{show_ns(want_ns)} (given {when.isoformat()})",
-        found=", ".join(map(show_ns, times)) + shift if times else "no point",
-        hint="pass the aware datetime to Point.time() as it is: a naive datetime is taken as "
-        "UTC, and a coarser precision than ns converts through a float division",
+        times == [want],
+        expected=f"{show_ns(want)} (given {when.isoformat()})",
+        found=", ".join(map(show_ns, times))
+        + (f" ({shift(times[0], want)})" if len(times) == 1 else ""),
+        hint=hints["time"],
     )
 
 
-@pytest.mark.points(2)
-def test_write_line_protocol(submission, sandbox, admin, grade):
-    """write_line_protocol() writes the lines as given, with the precision it is given."""
+def grade_precisions(submission, function: str, admin, sandbox, grade, hint: str) -> None:
+    """``function(lines, precision)`` for each precision: the lines land with the times the
+    precision gives them (half a point each). The Node.js lab's check uses it too."""
     rng = random.Random()
     now_ns = ns_of(recent_base(rng)) + rng.randrange(10**9) * 1000 + rng.randrange(1000)
     for precision, divisor in (("s", 10**9), ("ms", 10**6), ("us", 10**3), ("ns", 1)):
@@ -155,7 +185,7 @@ def test_write_line_protocol(submission, sandbox, admin, grade):
             f"lp,room=lab\\ {precision},id={precision}{i} level={rng.randrange(1000)}i {ts}"
             for i, ts in enumerate(stamps)
         ]
-        result = submission.call("write_line_protocol", lines, precision)
+        result = submission.call(function, lines, precision)
         if not result.ok:
             grade.part(f"precision {precision!r}", 0.5, False, found=result.explain())
             continue
@@ -170,8 +200,15 @@ def test_write_line_protocol(submission, sandbox, admin, grade):
             found == want,
             expected=f"(id, room, time in ns) {want}",
             found=found or "no points",
-            hint="pass the lines unchanged and write_precision=precision to write()",
+            hint=hint,
         )
+
+
+@pytest.mark.points(2)
+def test_write_line_protocol(submission, sandbox, admin, grade):
+    """write_line_protocol() writes the lines as given, with the precision it is given."""
+    hint = "pass the lines unchanged and write_precision=precision to write()"
+    grade_precisions(submission, "write_line_protocol", admin, sandbox, grade, hint)
 
 
 def _dict_records(rng: random.Random, base: datetime) -> tuple[list[dict], dict[str, tuple]]:
