@@ -36,8 +36,9 @@ FIXED_COLUMNS = ["student", "score", "max_score", "needs_regrade"]
 
 
 def ignored(name: str) -> bool:
-    """Folders that archives and tools add next to the students' (.git, __MACOSX, ...)."""
-    return name.startswith((".", "__"))
+    """Folders that archives and tools add next to the students' (.git, __MACOSX, ...), and
+    node_modules, which a grading never uses (a JavaScript lab runs with its own)."""
+    return name.startswith((".", "__")) or name == "node_modules"
 
 
 # -- layouts -------------------------------------------------------------------------
