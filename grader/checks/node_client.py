@@ -41,6 +41,7 @@ from grader.checks.python_client import (
     grade_precisions,
     grade_reading,
     recent_base,
+    seed_air,
 )
 from grader.faults import FaultProxy
 
@@ -338,28 +339,6 @@ def test_query_rows(submission, sandbox, admin, grade):
     )
 
 
-def _seed_air(admin, sandbox, rng: random.Random, sites: list[str], start: datetime) -> dict:
-    """pm25 over three sensors per site with unequal counts since `start` (the mean of
-    per-sensor means is not the mean); half of it before `start`."""
-    values: dict[str, list[float]] = {site: [] for site in sites}
-    points = []
-    for site in sites:
-        for k in range(24):
-            when = start + timedelta(minutes=5 * (k - 12), microseconds=rng.randrange(10**6))
-            value = round(rng.uniform(0, 80), 3)
-            points.append(
-                Point("air")
-                .tag("site", site)
-                .tag("sensor", f"p{min(k % 5, 2)}")
-                .field("pm25", value)
-                .time(when, WritePrecision.NS)
-            )
-            if when >= start:
-                values[site].append(value)
-    seed(admin, sandbox, points)
-    return values
-
-
 @pytest.mark.points(3)
 def test_mean_by_tag(submission, sandbox, admin, grade):
     """meanByTag() computes the mean through the flux`` template, whatever a tag value or
@@ -367,7 +346,7 @@ def test_mean_by_tag(submission, sandbox, admin, grade):
     rng = random.Random()
     start = recent_base(rng) + timedelta(hours=1)
     tricky = [*TRICKY_TAG_VALUES, TEMPLATE_TAG_VALUE]
-    values = _seed_air(admin, sandbox, rng, ["roof", "cellar", *tricky], start)
+    values = seed_air(admin, sandbox, rng, ["roof", "cellar", *tricky], start)
     since = start.astimezone(rng.choice(ZONES))
 
     def mean(site: str, tag: str = "site") -> tuple[bool, str]:

@@ -543,8 +543,9 @@ def test_query_dataframe(submission, sandbox, admin, grade):
 TRICKY_TAG_VALUES = ('lab "north" \\ wing', 'C:\\data\\"raw"', 'say "hi"\\!')
 
 
-def _seed_air(admin, sandbox, rng: random.Random, sites: list[str], start: datetime) -> dict:
-    """pm25 over three sensors per site, half before `start`; returns site -> values since."""
+def seed_air(admin, sandbox, rng: random.Random, sites: list[str], start: datetime) -> dict:
+    """pm25 over three sensors per site, half before `start`; returns site -> values since.
+    The Node.js lab's check seeds with it too."""
     values: dict[str, list[float]] = {site: [] for site in sites}
     points = []
     for site in sites:
@@ -580,7 +581,7 @@ def test_mean_by_tag(submission, sandbox, admin, grade):
     """mean_by_tag() computes the mean with query parameters, whatever the tag value holds."""
     rng = random.Random()
     start = recent_base(rng) + timedelta(hours=1)
-    values = _seed_air(admin, sandbox, rng, ["roof", "cellar", *TRICKY_TAG_VALUES], start)
+    values = seed_air(admin, sandbox, rng, ["roof", "cellar", *TRICKY_TAG_VALUES], start)
     since = start.astimezone(rng.choice(ZONES))
     hint = (
         "pass every value with query(..., params={...}): influxdb-client sends each as a "
