@@ -447,11 +447,10 @@ def mutate(
     behave exactly like the solution go, with a reason, in grader/equivalent_mutants.toml.
     """
     spec = lab_or_exit(lab)
-    if not spec.file.endswith(".py"):
+    if spec.no_mutation:
         console.print(
-            f"[red]{spec.name}: mutation analysis changes Python code, and this lab's module "
-            f"is {spec.file}[/]; its variants (tests/grader/variants_{spec.name}.py) are "
-            "what measures its checks"
+            f"[red]{spec.name}: no mutation analysis: {spec.no_mutation}[/]; its variants "
+            f"(tests/grader/variants_{spec.name}.py) are what measures its checks"
         )
         raise typer.Exit(2)
     out = out or Path("mutation") / spec.name
@@ -460,7 +459,7 @@ def mutate(
         mutants = [m for m in mutants if re.search(only, m.operator)]
     if list_only:
         for m in mutants:
-            typer.echo(f"{m.id} {m.operator:<40} {m.file}:{m.line}  {m.before}  ->  {m.after}")
+            typer.echo(f"{m.id} {m.operator:<40} {m.where}  {m.before}  ->  {m.after}")
         raise typer.Exit(0)
     shutil.rmtree(out / "mutants", ignore_errors=True)
     tasks = [classroom.Task("solution", spec.name, spec.solution)]

@@ -17,6 +17,8 @@ class Lab:
     module: str  # the file the student completes: without ".py", or with its suffix (.mjs)
     seconds: float  # a typical grading's duration on warm services: a class runs long ones first
     servers: tuple[str, ...] = ()  # extra InfluxDB servers the checks need, by name
+    # Why `grader mutate` has nothing to change, where the solution is data, not code.
+    no_mutation: str = ""
 
     @property
     def skeleton(self) -> Path:
@@ -79,6 +81,7 @@ LABS: dict[str, Lab] = {
             "A Grafana dashboard as code, proved on live InfluxDB",
             "dashboard",
             seconds=5,
+            no_mutation="its solution is a dashboard model (JSON) that dashboard.py only reads",
         ),
         Lab(
             "edge_to_cloud",

@@ -1,7 +1,8 @@
 """Mutation analysis of a lab's checks: how many realistic bugs in the reference solution
 do the checks catch?
 
-A mutant is the solution with one small change. Two sources of changes:
+A mutant is the solution with one small change to its code: a Python module, one code cell
+of a notebook, or a JavaScript module. Python code has two sources of changes:
 
 - cosmic-ray's own operators (comparisons, arithmetic, boolean logic, numbers, exception
   handlers, loops), applied through its API one occurrence at a time;
@@ -9,6 +10,9 @@ A mutant is the solution with one small change. Two sources of changes:
   float field types, tags and fields swapped, MQTT QoS and topic filters, a Flux step
   dropped, a close or flush removed, retries and exception handlers narrowed or widened,
   an error returned instead of raised.
+
+JavaScript gets StrykerJS's mutators (literals, conditions, operators, blocks emptied,
+method calls), from its own instrumenter.
 
 Mutants that do not compile, repeat another, or differ from the solution only in type
 annotations (not evaluated under ``from __future__ import annotations``) or docstrings
@@ -21,20 +25,24 @@ Survivors that no program could tell apart from the solution are listed by hand 
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import io
 import json
 import re
+import subprocess
 import tokenize
 import tomllib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .classroom import Entry
+from .runner import JAVASCRIPT, NOTEBOOK
 
 EQUIVALENTS = Path(__file__).with_name("equivalent_mutants.toml")
+JS_MUTANTS = Path(__file__).with_name("js_mutants")  # StrykerJS's instrumenter, pinned
 # cosmic-ray's VariableReplacer and VariableInserter draw at random: not repeatable.
 SKIPPED_CORE = ("VariableReplacer", "VariableInserter")
 
@@ -104,12 +112,19 @@ class Mutant:
     line: int
     before: str  # the changed lines of the solution, stripped and joined by " / "
     after: str  # what they became
-    code: str = field(repr=False)
+    code: str = field(repr=False)  # the whole changed file
+    cell: int | None = None  # in a notebook: the code cell changed, ``line`` counts in it
 
     @property
     def key(self) -> tuple[str, str, str]:
         """What names a mutant in the equivalents file, whatever its line number."""
         return self.file, self.before, self.after
+
+    @property
+    def where(self) -> str:
+        """file:line, or file:cell N:line in a notebook."""
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.file}:{cell}{self.line}"
 
 
 def _docstring(node: ast.AST) -> ast.Expr | None:
@@ -216,21 +231,73 @@ def _changed(before: str, after: str) -> tuple[int, str, str]:
     return 0, "", ""
 
 
+def _units(path: Path) -> Iterator[tuple[int | None, str, Callable[[str], str]]]:
+    """The Python code of a file with how to put a changed copy back: a ``.py`` file is
+    one unit; a notebook's code cells are one unit each (numbered from 1 among all cells,
+    as the notebook runner names a cell that raised)."""
+    text = path.read_text()
+    if path.suffix == ".py":
+        yield None, text, lambda code: code
+        return
+    notebook = json.loads(text)
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+
+        def put(code: str, index: int = index) -> str:
+            changed = copy.deepcopy(notebook)
+            changed["cells"][index]["source"] = code.splitlines(keepends=True)
+            return json.dumps(changed, indent=1, ensure_ascii=False) + "\n"
+
+        yield index + 1, "".join(cell["source"]), put
+
+
+def _javascript_mutations(path: Path) -> Iterator[tuple[str, str]]:
+    """(operator, mutated code) for StrykerJS's mutators, from its instrumenter run by
+    Node.js in ``js_mutants/`` (installed there by ``npm ci``, as ``./course mutate`` does)."""
+    if not (JS_MUTANTS / "node_modules").is_dir():
+        raise RuntimeError(
+            f"StrykerJS's mutators are not installed: npm ci --prefix {JS_MUTANTS} "
+            "(./course mutate does it)"
+        )
+    found = subprocess.run(
+        ["node", str(JS_MUTANTS / "mutants.mjs"), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    for item in json.loads(found.stdout):
+        yield item["operator"], item["code"]
+
+
 def generate(folder: Path) -> list[Mutant]:
-    """Every distinct, compiling mutant of the Python files in ``folder``, in a stable order."""
+    """Every distinct, compiling mutant of the Python files, notebooks and JavaScript
+    modules in ``folder``, in a stable order."""
     mutants: list[Mutant] = []
-    for path in sorted(folder.glob("*.py")):
-        code = path.read_text()
-        seen = {_meaning(code)}
-        # Field rules first: where both make the same change, the field's name is kept.
-        for operator, mutated in [*_field_mutations(code), *_core_mutations(code)]:
-            meaning = _meaning(mutated)
-            if meaning is None or meaning in seen:
+
+    def add(path: Path, cell: int | None, code: str, mutated: str, operator: str, whole: str):
+        line, before, after = _changed(code, mutated)
+        number = f"m{len(mutants) + 1:03d}"
+        mutants.append(Mutant(number, path.name, operator, line, before, after, whole, cell))
+
+    for path in sorted(p for p in folder.iterdir() if p.suffix in (".py", NOTEBOOK, *JAVASCRIPT)):
+        if path.suffix in JAVASCRIPT:
+            code = path.read_text()
+            for operator, mutated in _javascript_mutations(path):
+                add(path, None, code, mutated, operator, mutated)
+            continue
+        for cell, code, put in _units(path):
+            seen = {_meaning(code)}
+            if None in seen:  # a cell with IPython's own syntax (%magic): left as it is
                 continue
-            seen.add(meaning)
-            line, before, after = _changed(code, mutated)
-            number = f"m{len(mutants) + 1:03d}"
-            mutants.append(Mutant(number, path.name, operator, line, before, after, mutated))
+            # Field rules first: where both make the same change, the field's name is kept.
+            for operator, mutated in [*_field_mutations(code), *_core_mutations(code)]:
+                meaning = _meaning(mutated)
+                if meaning is None or meaning in seen:
+                    continue
+                seen.add(meaning)
+                add(path, cell, code, mutated, operator, put(mutated))
     return mutants
 
 
@@ -329,19 +396,19 @@ def markdown(lab: str, results: list[Outcome]) -> str:
         lines += ["## Survivors", "", "| mutant | operator | file:line | was | became |"]
         lines.append("|---|---|---|---|---|")
         lines += [
-            f"| {o.mutant.id} | {o.mutant.operator} | {o.mutant.file}:{o.mutant.line} "
+            f"| {o.mutant.id} | {o.mutant.operator} | {o.mutant.where} "
             f"| `{_cell(o.mutant.before)}` | `{_cell(o.mutant.after)}` |"
             for o in by["survived"]
         ]
         lines.append("")
     if by["unknown"]:
         lines += ["## Not graded (infrastructure errors: run again)", ""]
-        lines += [f"- {o.mutant.id} {o.mutant.file}:{o.mutant.line}" for o in by["unknown"]]
+        lines += [f"- {o.mutant.id} {o.mutant.where}" for o in by["unknown"]]
         lines.append("")
     if by["equivalent"]:
         lines += ["## Equivalent (reviewed)", ""]
         lines += [
-            f"- {o.mutant.id} {o.mutant.file}:{o.mutant.line} `{_cell(o.mutant.after)}`: {o.why}"
+            f"- {o.mutant.id} {o.mutant.where} `{_cell(o.mutant.after)}`: {o.why}"
             for o in by["equivalent"]
         ]
         lines.append("")
