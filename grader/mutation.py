@@ -116,9 +116,9 @@ class Mutant:
     cell: int | None = None  # in a notebook: the code cell changed, ``line`` counts in it
 
     @property
-    def key(self) -> tuple[str, str, str]:
+    def key(self) -> tuple[str, int | None, str, str]:
         """What names a mutant in the equivalents file, whatever its line number."""
-        return self.file, self.before, self.after
+        return self.file, self.cell, self.before, self.after
 
     @property
     def where(self) -> str:
@@ -327,6 +327,11 @@ class Equivalent:
     before: str
     after: str
     why: str
+    cell: int | None = None  # in a notebook: the code cell, as a mutant numbers it
+
+    @property
+    def key(self) -> tuple[str, int | None, str, str]:
+        return self.file, self.cell, self.before, self.after
 
 
 def load_equivalents(lab: str, path: Path = EQUIVALENTS) -> list[Equivalent]:
@@ -361,7 +366,7 @@ class Outcome:
 
 def outcomes(mutants: list[Mutant], entries: dict[str, Entry], lab: str) -> list[Outcome]:
     """Each mutant's verdict; a survivor the equivalents file names is an equivalent."""
-    equivalents = {(e.file, e.before, e.after): e.why for e in load_equivalents(lab)}
+    equivalents = {e.key: e.why for e in load_equivalents(lab)}
     result = []
     for mutant in mutants:
         entry = entries[mutant.id]

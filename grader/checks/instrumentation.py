@@ -28,10 +28,11 @@ from influxdb_client import Point
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from grader.check import expect, expect_ok, show_ns, stored, typed
-from grader.faults import FaultProxy, SlowUplink
+from grader.faults import Fault, FaultProxy, SlowUplink
 from grader.submission import Submission
 
 MEASUREMENT = "service_calls"
+WRITE = "/api/v2/write"
 OPERATIONS = {"find_user": "lookup_user"}  # the workload's functions named otherwise
 RAISES = {"calibrate": "SensorOffline", "upload": "TimeoutError", "stream": "CancelledError"}
 SLACK_MS = 250  # what a call's recorded duration may exceed its work by, on a busy machine
@@ -353,7 +354,7 @@ def test_one_shared_batching_writer_flushed_at_exit(submission, sandbox, admin, 
         while_running = len(_landed(admin, sandbox))
         run.finish().calls()
         exited_after = time.monotonic() - run.reported_at
-        writes = [s for s in proxy.forwarded if s.path.startswith("/api/v2/write")]
+        writes = [s for s in proxy.forwarded if s.path.startswith(WRITE)]
     most = math.ceil(calls / batch) + 1
     grade.part(
         "a batch goes out as soon as it is full, through one writer for all threads",
@@ -377,6 +378,57 @@ def test_one_shared_batching_writer_flushed_at_exit(submission, sandbox, admin, 
         hint="send what is left from an atexit handler, and stop once it is sent. (The "
         "batching write_api of influxdb-client cannot do it: at exit its thread pool is "
         "shut down before atexit handlers run.)",
+    )
+
+
+@pytest.mark.points(2)
+def test_the_writer_keeps_its_pace_and_outlives_a_refused_batch(
+    submission, sandbox, admin, lab_stack, grade
+):
+    """InfluxDB refuses the first batch (a 503, as while it restarts): the writer drops
+    or retries it and goes on sending on its timer while the program runs. And it sends
+    no more often than FLUSH_INTERVAL_MS says, however the calls come."""
+    rng = random.Random()
+    interval, linger = 0.3, 1.5
+    plan = _plan(rng, {("read_sensor", "sync"): 16, ("calibrate", "sync"): 4}, linger=linger)
+    calls = len(plan["calls"])
+    with FaultProxy(lab_stack.endpoints.influx.url) as proxy:
+        proxy.fail_next(Fault(503, "unavailable", "the server is restarting", path=WRITE))
+        env = {
+            "INFLUXDB_V2_URL": proxy.url,
+            "SERVICE_NAME": _service(rng),
+            "FLUSH_INTERVAL_MS": str(int(interval * 1000)),
+        }
+        run = Run(submission, plan, env).reported()
+        time.sleep(linger / 2)
+        while_running = len(_landed(admin, sandbox))
+        run.finish().calls()
+        refused = [s for s in proxy.refused if s.path.startswith(WRITE)]
+        writes = sorted(
+            (s for s in proxy.forwarded + refused if s.path.startswith(WRITE)), key=lambda s: s.at
+        )
+    dropped = len([line for line in refused[0].body.splitlines() if line.strip()]) if refused else 0
+    grade.part(
+        "a refused batch does not stop the writer",
+        1,
+        bool(refused) and calls - dropped <= while_running <= calls,
+        expected=f"the first write refused (503), then the other {calls - dropped} of {calls} "
+        "points stored by the timer while the program still runs",
+        found=f"{len(refused)} write(s) refused; {while_running} point(s) stored by then",
+        hint="catch a failed write inside the sender's loop, log it and go on: a sender "
+        "thread that dies on its first error sends nothing more until the exit flush",
+    )
+    span = writes[-1].at - writes[0].at if writes else 0.0
+    most = math.ceil(span / interval) + 2
+    grade.part(
+        "no more write requests than FLUSH_INTERVAL_MS allows",
+        1,
+        0 < len(writes) <= most,
+        expected=f"at most {most} write requests in {span:.1f} s "
+        f"(FLUSH_INTERVAL_MS={int(interval * 1000)}, batches far from full)",
+        found=f"{len(writes)} write request(s)",
+        hint="the sender waits up to FLUSH_INTERVAL_MS (milliseconds: / 1000 for seconds) "
+        "for a full batch, then sends what it has; it does not send each point as it comes",
     )
 
 

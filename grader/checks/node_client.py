@@ -43,7 +43,7 @@ from grader.checks.python_client import (
     recent_base,
     seed_air,
 )
-from grader.faults import FaultProxy
+from grader.faults import Fault, FaultProxy
 
 WRITE = "/api/v2/write"
 STALL = 1.5  # seconds the proxy holds writeMany()'s first batch, as a slow server would
@@ -241,6 +241,35 @@ def test_write_many(submission, sandbox, admin, proxy, grade):
         expected=f"{batches} write requests of at most {batch_size} lines",
         found=f"{len(sizes)} requests of {sorted(Counter(sizes).items())} (lines, how many)",
         hint="the batch size is a write option: getWriteApi(org, bucket, 'ns', {batchSize})",
+    )
+
+
+@pytest.mark.points(2)
+def test_a_refused_batch_makes_write_many_reject(submission, proxy, grade):
+    """InfluxDB refuses the second of three batches (a 400, as for a field type conflict):
+    writeMany() rejects with that error, promptly, instead of waiting for an answer that
+    never comes or returning a count of readings that never landed."""
+    records = _many(random.Random(), 700)
+    # The second batch of 300 carries seq 400 (whatever the order of its fields).
+    conflict = "partial write: field type conflict"
+    proxy.fail_next(Fault(400, "invalid", conflict, path=WRITE, carrying=b"seq=400i"))
+    result = submission.call(
+        "writeMany", records, 300, {}, env={"INFLUXDB_V2_URL": proxy.url}, timeout=20
+    )
+    if result.not_implemented:
+        expect_ok(result)  # says "not implemented yet"
+    refused = [seen for seen in proxy.refused if seen.path.startswith(WRITE)]
+    grade.part(
+        "a refused batch makes writeMany() reject",
+        2,
+        bool(refused)
+        and result.stage == "call"
+        and (conflict in result.message or result.attrs.get("statusCode") == 400),
+        expected="writeMany() rejecting with InfluxDB's error once a batch was answered 400",
+        found=f"{len(refused)} batch(es) refused; " + result.explain(),
+        hint="writeFailed(error) is where a refused batch shows: keep the error, stop "
+        "waiting for acknowledgements, and throw it once close() is done (a promise "
+        "nothing will resolve ends Node.js with the call unfinished)",
     )
 
 

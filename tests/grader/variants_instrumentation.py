@@ -5,6 +5,7 @@ ASYNC = "test_coroutines_are_timed_to_their_end"
 SAME = "test_the_decorator_changes_nothing"
 BATCHED = "test_one_shared_batching_writer_flushed_at_exit"
 HUNG = "test_a_hung_influxdb_never_blocks_or_breaks_a_call"
+PACE = "test_the_writer_keeps_its_pace_and_outlives_a_refused_batch"
 TOKENS = "test_tokens_grant_exactly_what_each_service_needs"
 
 VARIANTS = [
@@ -59,7 +60,8 @@ VARIANTS = [
                 "                )",
             ),
         ],
-        "loses": {BATCHED: 2, HUNG: 4},
+        # A request per call: more than FLUSH_INTERVAL_MS allows, too.
+        "loses": {BATCHED: 2, HUNG: 4, PACE: 1},
         "says": "never a client or a synchronous write per call",
     },
     {
@@ -107,6 +109,30 @@ VARIANTS = [
         "patches": [("name = operation or fn.__qualname__", "name = operation or fn.__name__")],
         "loses": {CALLS: 2},
         "says": "a method is 'Class.method'",
+    },
+    {
+        "name": "the_sender_thread_dies_on_a_refused_batch",
+        # Its error ends the thread: nothing more is sent until the exit flush.
+        "patches": [
+            (
+                "except Exception as exc:  # InfluxDB down or refusing",
+                "except OSError as exc:  # the network only; InfluxDB down or refusing",
+            )
+        ],
+        "loses": {PACE: 1},
+        "says": "a sender thread that dies on its first error",
+    },
+    {
+        "name": "the_flush_interval_floored_to_whole_seconds",
+        # 300 ms // 1000 is 0 s: the sender never waits, and sends each point as it comes.
+        "patches": [
+            (
+                'int(os.environ.get("FLUSH_INTERVAL_MS", "1000")) / 1000',
+                'int(os.environ.get("FLUSH_INTERVAL_MS", "1000")) // 1000',
+            )
+        ],
+        "loses": {PACE: 1},
+        "says": "milliseconds: / 1000 for seconds",
     },
     {
         "name": "the_message_as_the_error_type",

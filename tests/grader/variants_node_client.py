@@ -3,6 +3,7 @@
 READING = "test_write_reading"
 LINES = "test_write_lines"
 MANY = "test_write_many"
+REFUSED = "test_a_refused_batch_makes_write_many_reject"
 ROWS = "test_query_rows"
 MEAN = "test_mean_by_tag"
 ABOVE = "test_count_above"
@@ -83,6 +84,12 @@ VARIANTS = [
         ],
         "loses": {MANY: 1},
         "says": "returns only once every batch is acknowledged",
+    },
+    {
+        "name": "a_refused_batch_counted_as_written",
+        "patches": [("  if (failure !== undefined) throw failure;\n", "")],
+        "loses": {REFUSED: 2},
+        "says": "throw it once close() is done",
     },
     {
         "name": "default_tags_over_the_readings_own",
