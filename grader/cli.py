@@ -2,6 +2,7 @@
 
     grader check http_api                 # the lab folder in labs/
     grader check http_api path/to/folder  # any folder holding the lab's files
+    grader progress                       # the last grade of each lab
     grader class http_api submissions/ --csv gradebook.csv   # submissions/STUDENT/
     grader class submissions/ --jobs 4                       # submissions/STUDENT/LAB/
     grader mutate http_api    # how many mutants of the solution the checks catch
@@ -43,7 +44,7 @@ from rich.table import Table
 from influx_labs.services import Endpoints, ServiceError, open_stack
 from influx_labs.services.process import die_with_parent
 
-from . import classroom, mutation
+from . import classroom, mutation, progress
 from .isolation import unavailable as isolation_unavailable
 from .labs import LABS, get_lab
 from .results import Outcome, Report
@@ -209,6 +210,7 @@ def check(
     if not report.checks:
         console.print(f"[red]the grading run produced no results[/]\n{escape(output[-3000:])}")
         raise typer.Exit(EXIT_REGRADE)
+    progress.save(report)
     if gradescope:
         gradescope.write_text(json.dumps(report.to_gradescope(), indent=2))
     if as_json:
@@ -218,6 +220,37 @@ def check(
     if report.infra_errors:
         raise typer.Exit(EXIT_REGRADE)
     raise typer.Exit(0 if report.full_marks else EXIT_NOT_FULL)
+
+
+@app.command("progress")
+def show_progress(
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
+) -> None:
+    """Your last grade in each lab (kept by every `grader check`), and what is left."""
+    rows = progress.load()
+    if as_json:
+        typer.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+        return
+    table = Table(title="your progress: the last grade of each lab", expand=True)
+    table.add_column("lab", ratio=3)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("graded", no_wrap=True)
+    table.add_column("status", ratio=2)
+    for row in rows:
+        report = row.report
+        score = f"{report.score:g}/{report.max_score:g}" if report else "-"
+        when = row.graded_at.astimezone().strftime("%Y-%m-%d %H:%M") if row.graded_at else "-"
+        style = "green" if report and report.full_marks else "yellow" if report else "dim"
+        status = f"[{style}]{escape(row.status)}[/]"
+        if report and Path(report.submission) != LABS[row.lab].skeleton:
+            status += f"\n[dim]graded: {escape(report.submission)}[/]"  # not labs/LAB
+        table.add_row(f"{row.title} ({row.lab})", score, when, status)
+    console.print(table)
+    done = sum(bool(row.report and row.report.full_marks) for row in rows)
+    console.print(
+        f"[bold]{done} of {len(rows)} labs at full marks.[/] A lab's grade is its last "
+        "`./course check LAB`; grade one again to update it."
+    )
 
 
 @contextlib.contextmanager

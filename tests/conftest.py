@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from influx_labs.pytest_plugin import live_required
 from influx_labs.services.binaries import native_available
+
+# `grader check` keeps each lab's last grade for `grader progress`: the tests' gradings
+# go to a folder of their own, never to the student's.
+os.environ.setdefault("INFLUX_LABS_GRADES", tempfile.mkdtemp(prefix="influx-labs-grades-"))
 
 
 @pytest.fixture
