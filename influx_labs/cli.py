@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import examples
 from .services import ServiceError, choose_backend
 from .services.external import settings_endpoints
 from .services.native import NativeStack, detached_state, stop_detached
@@ -221,6 +223,45 @@ def status() -> None:
         table.add_row("native stack", "running", str(native_dir()))
     console.print(table)
     raise typer.Exit(0 if healthy else 1)
+
+
+@app.command("load-examples")
+def load_examples() -> None:
+    """Load the course site's example data into the bucket of .env, and say what it is.
+
+    The same data the site's examples were run on: two hours of readings, one a
+    minute, ending now. Loading again writes the two hours up to the new now (points
+    at the same times are replaced).
+    """
+    from influxdb_client import InfluxDBClient
+    from influxdb_client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    settings = load_settings()
+    token = settings.influx_token.get_secret_value()
+    if not token:
+        _fail(f"no INFLUXDB_V2_TOKEN in {env_file()}: run ./course up first")
+    url, org, bucket = settings.influx_url, settings.influx_org, settings.influx_bucket
+    try:
+        with InfluxDBClient(url=url, token=token, org=org, timeout=10_000) as client:
+            if client.buckets_api().find_bucket_by_name(bucket) is None:
+                _fail(f"InfluxDB at {url} has no bucket {bucket!r}: ./course up creates it")
+            newest = examples.seed(client, org, bucket)
+    except ApiException as exc:
+        _fail(f"InfluxDB at {url} refused: {exc.status} {exc.reason} ({exc.body})")
+    except (HTTPError, OSError) as exc:
+        _fail(f"InfluxDB at {url} does not answer ({type(exc).__name__}): ./course up?")
+    table = Table(title=f"loaded into bucket {bucket!r} of {org!r} at {url}")
+    for column in ("measurement", "series (tags)", "fields", "points"):
+        table.add_column(column)
+    for name, series, fields, count in examples.summary():
+        table.add_row(name, series.replace("; ", "\n"), fields, str(count))
+    console.print(table)
+    first = newest - timedelta(minutes=examples.MINUTES - 1)
+    console.print(
+        f"one point a minute per series, from {first:%Y-%m-%d %H:%M} to {newest:%H:%M} UTC "
+        "(the last two hours), the data the site's examples read."
+    )
 
 
 @app.command()

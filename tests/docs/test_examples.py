@@ -2,7 +2,7 @@
 
 See tests/docs/examples.py for the authoring convention. A page's examples run
 in document order in their own organization (bucket `labs`, seeded with the
-data set in tests/docs/dataset.py), with the settings in the environment names
+data set in influx_labs/examples.py), with the settings in the environment names
 the course uses.
 """
 
@@ -24,8 +24,8 @@ import pytest
 from influxdb_client import InfluxDBClient
 
 from grader.sandbox import Sandbox, SandboxFactory
+from influx_labs.examples import seed
 
-from .dataset import seed
 from .examples import Example, all_examples
 
 NODE_DIR = Path(__file__).resolve().parent / "node"

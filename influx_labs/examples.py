@@ -1,6 +1,8 @@
 """The example data every course page can rely on (documented in docs/reference.md).
 
-Seeded into a fresh bucket `labs` before a page's examples run:
+The tests seed it into a fresh bucket `labs` before a page's examples run; a student
+loads it into their own stack with ``./course load-examples``
+(``influx-labs load-examples``):
 - `readings`: tags `device` (dev-1, dev-2, dev-3) and `room` (dev-1 and dev-2 in
   `lab`, dev-3 in `office`), float fields `temperature` (°C) and `humidity` (%),
   one point a minute per device for the last two hours, ending in the current minute;
@@ -49,7 +51,18 @@ def points(now: datetime) -> list[Point]:
     return out
 
 
-def seed(client: InfluxDBClient, org_id: str, bucket: str) -> None:
-    client.write_api(write_options=SYNCHRONOUS).write(
-        bucket=bucket, org=org_id, record=points(datetime.now(UTC))
-    )
+def seed(client: InfluxDBClient, org: str, bucket: str) -> datetime:
+    """Write the data set, ending in the current minute; the time of its newest points."""
+    now = datetime.now(UTC)
+    client.write_api(write_options=SYNCHRONOUS).write(bucket=bucket, org=org, record=points(now))
+    return now.replace(second=0, microsecond=0)
+
+
+def summary() -> list[tuple[str, str, str, int]]:
+    """What the data set holds: (measurement, its series, its fields, how many points)."""
+    readings = "; ".join(f"device={d}, room={r}" for d, r in DEVICES.items())
+    cpu = "; ".join(f"host={h}" for h in HOSTS)
+    return [
+        ("readings", readings, "temperature, humidity (floats)", MINUTES * len(DEVICES)),
+        ("cpu", cpu, "usage_percent (float)", MINUTES * len(HOSTS)),
+    ]
