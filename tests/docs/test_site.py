@@ -153,3 +153,55 @@ def test_content_tabs_switch(page, served):
     assert name
     tabs.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "topic-http-api.png"), full_page=False)
+
+
+# The theme draws each diagram in a closed shadow root; opened here, for the test only,
+# so that the drawing can be measured. It changes nothing of how it is drawn.
+OPEN_SHADOW_ROOTS = """
+Element.prototype.attachShadow = ((attach) => function (init) {
+  return attach.call(this, {...init, mode: "open"});
+})(Element.prototype.attachShadow);
+"""
+MEASURE_DIAGRAMS = """() => {
+  const body = parseFloat(getComputedStyle(document.querySelector(".md-typeset")).fontSize);
+  return [...document.querySelectorAll("div.mermaid")].map((host) => {
+    const svg = host.shadowRoot && host.shadowRoot.querySelector("svg");
+    const box = svg.viewBox.baseVal;
+    const scale = box && box.width ? svg.getBoundingClientRect().width / box.width : 1;
+    const sizes = [...svg.querySelectorAll("text, foreignObject span, foreignObject p")]
+      .filter((label) => label.textContent.trim())
+      .map((label) => parseFloat(getComputedStyle(label).fontSize) * scale);
+    return {body, smallest: Math.min(...sizes), labels: sizes.length};
+  });
+}"""
+DIAGRAM_PAGES = sorted(
+    str(path.relative_to(ROOT / "docs").with_suffix("")).removesuffix("index")
+    for path in (ROOT / "docs").rglob("*.md")
+    if "```mermaid" in path.read_text()
+)
+
+
+def test_every_diagram_is_readable_at_the_default_width(page, served):
+    """Each diagram's smallest label is at least the body text's size once drawn at the
+    default width: a wide diagram scaled down to the column is unreadable."""
+    reader = page.context.browser.new_page(viewport={"width": 1280, "height": 900})
+    reader.add_init_script(OPEN_SHADOW_ROOTS)
+    small = []
+    try:
+        for name in DIAGRAM_PAGES:
+            reader.goto(f"{served}/{name}/".replace("//", "/").replace(":/", "://"))
+            count = reader.locator("pre.mermaid, div.mermaid").count()
+            reader.wait_for_function(
+                "(n) => [...document.querySelectorAll('div.mermaid')]"
+                ".filter((d) => d.shadowRoot && d.shadowRoot.querySelector('svg')).length === n",
+                arg=count,
+            )
+            for number, found in enumerate(reader.evaluate(MEASURE_DIAGRAMS), 1):
+                assert found["labels"], f"{name}: diagram {number} has no text"
+                if found["smallest"] < found["body"] - 0.5:
+                    small.append(
+                        f"{name} diagram {number}: {found['smallest']:.1f}px < {found['body']}px"
+                    )
+    finally:
+        reader.close()
+    assert not small, "diagrams drawn smaller than the body text: " + "; ".join(small)
