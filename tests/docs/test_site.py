@@ -205,3 +205,41 @@ def test_every_diagram_is_readable_at_the_default_width(page, served):
     finally:
         reader.close()
     assert not small, "diagrams drawn smaller than the body text: " + "; ".join(small)
+
+
+AXE = ROOT / "tests" / "docs" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa"]}});
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => ({id: v.id, impact: v.impact, count: v.nodes.length,
+                  where: v.nodes[0].target.join(" "), why: v.nodes[0].failureSummary}));
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_page_has_a_serious_accessibility_violation(page, served, site, scheme):
+    """axe-core's WCAG 2 A and AA rules, run in the browser on every page of the site in
+    the light and the dark scheme: no serious or critical violation."""
+    assert AXE.is_file(), f"axe-core is missing: npm ci --prefix {AXE.parents[2]}"
+    pages = sorted(
+        str(path.parent.relative_to(site))
+        for path in site.rglob("index.html")
+        if "assets" not in path.parts
+    )
+    reader = page.context.browser.new_page(
+        viewport={"width": 1280, "height": 900}, color_scheme=scheme
+    )
+    found = []
+    try:
+        for name in pages:
+            reader.goto(f"{served}/{'' if name == '.' else name + '/'}")
+            reader.add_script_tag(path=str(AXE))
+            for v in reader.evaluate(RUN_AXE):
+                found.append(
+                    f"{name} [{scheme}]: {v['id']} ({v['impact']}, {v['count']} element(s), "
+                    f"e.g. {v['where']}: {v['why']})"
+                )
+    finally:
+        reader.close()
+    assert not found, "\n".join(found)

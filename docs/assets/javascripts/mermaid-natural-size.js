@@ -3,7 +3,7 @@
 // which left the labels of a wide diagram a few pixels high. The theme calls
 // mermaid.initialize() itself when a page shows a diagram: its settings are
 // completed here, before that. A diagram wider than the column scrolls sideways
-// (assets/stylesheets/diagrams.css).
+// (assets/stylesheets/theme.css).
 (() => {
   const initialize = mermaid.initialize.bind(mermaid);
   const natural = { useMaxWidth: false };
