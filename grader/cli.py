@@ -487,7 +487,11 @@ def mutate(
         )
         raise typer.Exit(2)
     out = out or Path("mutation") / spec.name
-    mutants = mutation.generate(spec.solution)
+    try:
+        mutants = mutation.generate(spec.solution)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # no Node.js or Stryker
+        console.print(f"[red]{spec.name}: the mutants could not be made: {escape(str(exc))}[/]")
+        raise typer.Exit(EXIT_USAGE) from None
     if only:
         mutants = [m for m in mutants if re.search(only, m.operator)]
     if list_only:
