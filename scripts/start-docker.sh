@@ -32,15 +32,27 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 mkdir -p "$CACHE"
-log "starting dockerd (log: $CACHE/dockerd.log)"
-as_root sh -c "nohup dockerd >'$CACHE/dockerd.log' 2>&1 &"
-for _ in $(seq 60); do
-  if docker info >/dev/null 2>&1; then
+answers_within() {  # $1 seconds
+  for _ in $(seq "$1"); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  return 1
+}
+# Two tries: a dockerd whose own containerd never came up (seen once after an engine
+# had been stopped uncleanly) is stopped, with that containerd, before the second.
+for attempt in 1 2; do
+  log "starting dockerd (log: $CACHE/dockerd.log)"
+  as_root sh -c "nohup dockerd >'$CACHE/dockerd.log' 2>&1 &"
+  if answers_within 60; then
     log "the engine answers: $(docker version --format '{{.Server.Version}}')"
     exit 0
   fi
-  sleep 1
+  log "dockerd did not answer within 60 s (try $attempt); the end of its log:"
+  tail -n 20 "$CACHE/dockerd.log" >&2
+  for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    [ -f "$pidfile" ] && as_root kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  sleep 3
 done
-log "dockerd did not answer within 60 s; the end of its log:"
-tail -n 20 "$CACHE/dockerd.log" >&2
 exit 1
