@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import examples
 from .services import ServiceError, choose_backend
 from .services.external import settings_endpoints
 from .services.native import NativeStack, detached_state, stop_detached
@@ -233,9 +232,12 @@ def load_examples() -> None:
     minute, ending now. Loading again writes the two hours up to the new now (points
     at the same times are replaced).
     """
+    # Imported here: the client library would add half a second to every other command.
     from influxdb_client import InfluxDBClient
     from influxdb_client.rest import ApiException
     from urllib3.exceptions import HTTPError
+
+    from . import examples
 
     settings = load_settings()
     token = settings.influx_token.get_secret_value()
