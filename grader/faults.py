@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+WRITE = "/api/v2/write"  # the path of InfluxDB's write API, which most faults aim at
 # Hop-by-hop headers are the proxy's own business on each side (RFC 9110, 7.6.1).
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
@@ -73,7 +74,7 @@ class Fault:
     cut: str = ""
 
 
-def cut(when: str = "before", path: str = "/api/v2/write") -> Fault:
+def cut(when: str = "before", path: str = WRITE) -> Fault:
     """A connection closed without an answer, ``before`` or ``after`` the server got it."""
     return Fault(0, "", "", path=path, cut=when)
 

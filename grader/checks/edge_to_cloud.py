@@ -21,7 +21,7 @@ import requests
 from influxdb_client import InfluxDBClient
 
 from grader.check import expect, stored, until
-from grader.faults import Fault, FaultProxy, Seen, cut
+from grader.faults import WRITE, Fault, FaultProxy, Seen, cut
 from grader.sandbox import Sandbox, SandboxFactory
 from grader.submission import Program, Submission
 from influx_labs.services import InfluxEndpoint, Stack
@@ -32,7 +32,6 @@ INTERVAL = 0.2
 LATE = 0.5  # the sensors write every LATE seconds what they measured since
 LAND_TIMEOUT = 12.0  # seconds after the last write by which everything must be in the cloud
 SITES = ("north hall", "yard,east")  # tag values that need escaping
-WRITE = "/api/v2/write"
 # Failover: the FAILOVER_AFTER and PROBE_INTERVAL the check sets, how long the primary
 # refuses connections, and how long after it is back its readings must go to it again.
 FAILOVER_AFTER = 1.0

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from grader.check import ALL_TIME, expect, ns_of, until
-from grader.faults import Fault, FaultProxy, SlowUplink
+from grader.faults import WRITE, Fault, FaultProxy, SlowUplink
 from grader.sandbox import Sandbox
 from grader.submission import Program, Submission
 from influx_labs.services.broker import LocalBroker
@@ -473,7 +473,7 @@ def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox
     messages = _stream(sandbox, 120)
     expected = valid_readings(messages)
     with FaultProxy(sandbox.url) as proxy:
-        busy = Fault(503, "unavailable", "restarting", {"Retry-After": "1"}, path="/api/v2/write")
+        busy = Fault(503, "unavailable", "restarting", {"Retry-After": "1"}, path=WRITE)
         proxy.fail_next(busy)
         bridge = start_bridge(
             INFLUXDB_V2_URL=proxy.url, BATCH_SIZE=str(BATCH), FLUSH_INTERVAL_MS=str(FLUSH_MS)
@@ -481,8 +481,8 @@ def test_batches_as_configured_and_retries_a_refused_write(start_bridge, sandbox
         publish(messages, sandbox.mqtt_host, sandbox.mqtt_port, qos=1)
         published = time.monotonic()
         stored = _wait_for(admin, sandbox, len(expected), LAND_TIMEOUT)
-        writes = [r for r in proxy.forwarded if r.path.startswith("/api/v2/write")]
-        refused = [r.body for r in proxy.refused if r.path.startswith("/api/v2/write")]
+        writes = [r for r in proxy.forwarded if r.path.startswith(WRITE)]
+        refused = [r.body for r in proxy.refused if r.path.startswith(WRITE)]
     # Each batch once, however often it was sent: a retry repeats a refused body.
     bodies = dict.fromkeys([*refused, *(w.body for w in writes)])
     batches = sorted(len(body.splitlines()) for body in bodies)

@@ -43,9 +43,8 @@ from grader.checks.python_client import (
     recent_base,
     seed_air,
 )
-from grader.faults import Fault, FaultProxy
+from grader.faults import WRITE, Fault, FaultProxy
 
-WRITE = "/api/v2/write"
 STALL = 1.5  # seconds the proxy holds writeMany()'s first batch, as a slow server would
 # A tag value a JavaScript template literal would read as a placeholder.
 TEMPLATE_TAG_VALUE = "cost ${price}"

@@ -20,11 +20,10 @@ import requests
 from influxdb_client import Point
 
 from grader.check import expect, expect_ok, points_of, seed, stored, until
-from grader.faults import Fault, FaultProxy
+from grader.faults import WRITE, Fault, FaultProxy
 from grader.submission import Submission
 from influx_labs.services.toxiproxy import Toxiproxy
 
-WRITE = "/api/v2/write"
 BASE_NS = 1_700_000_000_000_000_000  # the lines' times: a fixed past, 1 s apart
 
 
