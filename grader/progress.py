@@ -25,10 +25,10 @@ def grades_dir() -> Path:
     return Path(os.environ.get("INFLUX_LABS_GRADES") or REPO_ROOT / ".influx-labs" / "grades")
 
 
-def save(report: Report, folder: Path | None = None) -> Path:
+def save(report: Report) -> Path:
     """Keep ``report`` as its lab's last grade."""
     data = {**report.to_dict(), "graded_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    path = (folder or grades_dir()) / f"{report.lab}.json"
+    path = grades_dir() / f"{report.lab}.json"
     write_atomic(path, json.dumps(data, indent=2))
     return path
 
@@ -69,9 +69,9 @@ class Progress:
         }
 
 
-def load(folder: Path | None = None) -> list[Progress]:
+def load() -> list[Progress]:
     """Every lab, in the course's order, with its last stored grade if it has one."""
-    folder = folder or grades_dir()
+    folder = grades_dir()
     rows = []
     for lab in LABS.values():
         path = folder / f"{lab.name}.json"

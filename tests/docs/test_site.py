@@ -23,6 +23,7 @@ from influx_labs.services.process import free_port
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+VIEWPORT = {"width": 1280, "height": 900}  # the default width every page is judged at
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -106,7 +107,7 @@ def page(served):
                 "--disable-sync",
             ],
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(15_000)
         yield page
         browser.close()
@@ -184,7 +185,7 @@ DIAGRAM_PAGES = sorted(
 def test_every_diagram_is_readable_at_the_default_width(page, served):
     """Each diagram's smallest label is at least the body text's size once drawn at the
     default width: a wide diagram scaled down to the column is unreadable."""
-    reader = page.context.browser.new_page(viewport={"width": 1280, "height": 900})
+    reader = page.context.browser.new_page(viewport=VIEWPORT)
     reader.add_init_script(OPEN_SHADOW_ROOTS)
     small = []
     try:
@@ -227,9 +228,7 @@ def test_no_page_has_a_serious_accessibility_violation(page, served, site, schem
         for path in site.rglob("index.html")
         if "assets" not in path.parts
     )
-    reader = page.context.browser.new_page(
-        viewport={"width": 1280, "height": 900}, color_scheme=scheme
-    )
+    reader = page.context.browser.new_page(viewport=VIEWPORT, color_scheme=scheme)
     found = []
     try:
         for name in pages:
