@@ -3,7 +3,9 @@
 See tests/docs/examples.py for the authoring convention. A page's examples run
 in document order in their own organization (bucket `labs`, seeded with the
 data set in influx_labs/examples.py), with the settings in the environment names
-the course uses.
+the course uses. What an example prints (stdout and stderr, as a terminal shows
+them; for a block that must fail, its traceback too) is compared with the
+Output block that follows it, by tests/docs/output.py.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,21 +30,38 @@ from grader.sandbox import Sandbox, SandboxFactory
 from influx_labs.examples import seed
 
 from .examples import Example, all_examples
+from .output import mismatch
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 EXAMPLES = [e for e in all_examples() if e.lang != "csharp"]
+CSHARP = [e for e in all_examples() if e.lang == "csharp"]
 pytestmark = pytest.mark.timeout(180)
+
+
+def _module() -> types.ModuleType:
+    # A real module, registered, so that e.g. @dataclass can look its globals up.
+    module = types.ModuleType("example")
+    module.__name__ = f"example_{id(module)}"
+    sys.modules[module.__name__] = module
+    return module
+
+
+class Failed(Exception):
+    """An example failed; ``output`` is what it printed up to then."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(output)
+        self.output = output
 
 
 @dataclass
 class PageRun:
     sandbox: Sandbox
-    module: types.ModuleType = field(default_factory=lambda: types.ModuleType("example"))
+    module: types.ModuleType = field(default_factory=_module)
 
-    def __post_init__(self) -> None:
-        # A real module, registered, so that e.g. @dataclass can look its globals up.
-        self.module.__name__ = f"example_{id(self)}"
-        sys.modules[self.module.__name__] = self.module
+    def namespace(self, example: Example) -> dict:
+        """A block in a content tab runs on its own, so a reader can copy any one tab."""
+        return (_module() if example.tab else self.module).__dict__
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +83,12 @@ def pages(endpoints, influx_client) -> Iterator[dict[str, PageRun]]:
 
 def _python(example: Example, run: PageRun) -> str:
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(example.code, example.id, "exec", dont_inherit=True), run.module.__dict__)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = compile(example.code, example.id, "exec", dont_inherit=True)
+            exec(code, run.namespace(example))
+    except Exception as exc:
+        raise Failed(out.getvalue() + "".join(traceback.format_exception(exc))) from exc
     return out.getvalue()
 
 
@@ -89,12 +113,12 @@ def _flux(example: Example, run: PageRun) -> str:
 
 def _process(argv: list[str], example: Example, run: PageRun, cwd: Path) -> str:
     env = {**os.environ, **run.sandbox.env()}
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=120,
+    )  # fmt: skip
     if result.returncode != 0:
-        raise RuntimeError(
-            f"exit status {result.returncode}\nstdout: {result.stdout[-2000:]}\n"
-            f"stderr: {result.stderr[-2000:]}"
-        )
+        raise Failed(result.stdout)
     return result.stdout
 
 
@@ -126,11 +150,37 @@ def test_example(example: Example, pages, monkeypatch):
     for key, value in run.sandbox.env().items():
         monkeypatch.setenv(key, value)
     try:
-        RUNNERS[example.lang](example, run)
+        printed = RUNNERS[example.lang](example, run)
     except Exception as exc:
+        printed = exc.output if isinstance(exc, Failed) else traceback.format_exc()
+        if example.mode != "expect-error":
+            pytest.fail(f"{example.id} failed:\n{example.code}\n{printed[-3000:]}", pytrace=False)
+    else:
         if example.mode == "expect-error":
-            return
-        detail = "".join(traceback.format_exception_only(exc)).strip()
-        pytest.fail(f"{example.id} failed:\n{example.code}\n{detail}", pytrace=False)
-    if example.mode == "expect-error":
-        pytest.fail(f"{example.id} is marked expect-error but ran without an error")
+            pytest.fail(f"{example.id} is marked expect-error but ran without an error")
+    if example.output is not None:
+        if example.lang == "flux":
+            pytest.fail(f"{example.id}: Output blocks are compared for python, bash, javascript")
+        diff = mismatch(example.output, printed)
+        if diff:
+            pytest.fail(
+                f"{example.id}: its Output block is not what it printed:\n{diff}", pytrace=False
+            )
+
+
+_COURSE_BUCKET = re.compile(r"(?<![\w/.-])labs(?![\w/-])")
+
+
+@pytest.mark.parametrize("example", EXAMPLES + CSHARP, ids=[e.id for e in EXAMPLES + CSHARP])
+def test_code_takes_the_bucket_from_the_environment(example: Example):
+    """Flux blocks name the course bucket `labs`; code around them reads INFLUXDB_V2_BUCKET.
+
+    A reader who changed the bucket in .env then changes only the Flux they paste into
+    the Data Explorer; every program reads the same setting the same way.
+    """
+    if example.lang == "flux" or example.mode == "skip":
+        return
+    named = [line.strip() for line in example.code.splitlines() if _COURSE_BUCKET.search(line)]
+    assert not named, (
+        f"{example.id} names the bucket instead of reading INFLUXDB_V2_BUCKET: {named}"
+    )
