@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 import types
 from collections.abc import Iterator
@@ -81,10 +83,28 @@ def pages(endpoints, influx_client) -> Iterator[dict[str, PageRun]]:
         factory.remove(run.sandbox)
 
 
+@contextlib.contextmanager
+def _as_a_script(out: io.StringIO) -> Iterator[None]:
+    """Show in ``out`` what a plain script shows on its terminal, which pytest intercepts:
+    warnings and worse from a library's logging (Python's last-resort handler would
+    print them, but the root logger has pytest's handlers) and a thread's uncaught
+    exception (pytest's hook would hold it back)."""
+    handler = logging.StreamHandler(out)
+    handler.setLevel(logging.WARNING)
+    logging.root.addHandler(handler)
+    hook, threading.excepthook = threading.excepthook, threading.__excepthook__
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            yield
+    finally:
+        threading.excepthook = hook
+        logging.root.removeHandler(handler)
+
+
 def _python(example: Example, run: PageRun) -> str:
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        with _as_a_script(out):
             code = compile(example.code, example.id, "exec", dont_inherit=True)
             exec(code, run.namespace(example))
     except Exception as exc:
@@ -158,6 +178,12 @@ def test_example(example: Example, pages, monkeypatch):
     else:
         if example.mode == "expect-error":
             pytest.fail(f"{example.id} is marked expect-error but ran without an error")
+    if example.output is None and example.lang != "flux" and printed.strip():
+        pytest.fail(
+            f"{example.id} prints, but the page shows no Output block after it; "
+            f"it printed:\n{printed[-3000:]}",
+            pytrace=False,
+        )
     if example.output is not None:
         if example.lang == "flux":
             pytest.fail(f"{example.id}: Output blocks are compared for python, bash, javascript")
