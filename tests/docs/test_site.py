@@ -172,7 +172,9 @@ MEASURE_DIAGRAMS = """() => {
     const sizes = [...svg.querySelectorAll("text, foreignObject span, foreignObject p")]
       .filter((label) => label.textContent.trim())
       .map((label) => parseFloat(getComputedStyle(label).fontSize) * scale);
-    return {body, smallest: Math.min(...sizes), labels: sizes.length};
+    const width = Math.round(svg.getBoundingClientRect().width);
+    return {body, smallest: Math.min(...sizes), labels: sizes.length, width,
+            column: Math.round(host.getBoundingClientRect().width)};
   });
 }"""
 DIAGRAM_PAGES = sorted(
@@ -184,10 +186,11 @@ DIAGRAM_PAGES = sorted(
 
 def test_every_diagram_is_readable_at_the_default_width(page, served):
     """Each diagram's smallest label is at least the body text's size once drawn at the
-    default width: a wide diagram scaled down to the column is unreadable."""
+    default width (a wide diagram scaled down to the column is unreadable), and the
+    diagram fits the column (a reader need not scroll to see it whole)."""
     reader = page.context.browser.new_page(viewport=VIEWPORT)
     reader.add_init_script(OPEN_SHADOW_ROOTS)
-    small = []
+    problems = []
     try:
         for name in DIAGRAM_PAGES:
             reader.goto(f"{served}/{name}/".replace("//", "/").replace(":/", "://"))
@@ -200,12 +203,17 @@ def test_every_diagram_is_readable_at_the_default_width(page, served):
             for number, found in enumerate(reader.evaluate(MEASURE_DIAGRAMS), 1):
                 assert found["labels"], f"{name}: diagram {number} has no text"
                 if found["smallest"] < found["body"] - 0.5:
-                    small.append(
+                    problems.append(
                         f"{name} diagram {number}: {found['smallest']:.1f}px < {found['body']}px"
+                    )
+                if found["width"] > found["column"]:
+                    problems.append(
+                        f"{name} diagram {number}: {found['width']}px wide in a "
+                        f"{found['column']}px column (a reader must scroll)"
                     )
     finally:
         reader.close()
-    assert not small, "diagrams drawn smaller than the body text: " + "; ".join(small)
+    assert not problems, "diagrams hard to read: " + "; ".join(problems)
 
 
 AXE = ROOT / "tests" / "docs" / "node" / "node_modules" / "axe-core" / "axe.min.js"
