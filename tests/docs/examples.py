@@ -4,8 +4,9 @@ Convention (also in README, "Writing course pages"):
 - every fenced block in ``python``, ``flux``, ``bash`` or ``javascript`` is run
   by the test suite against live servers; ``csharp`` blocks are not run (no .NET
   here) but every InfluxDB.Client name they use must be a real API member;
-- the blocks of one page run in order and share state: Python blocks share one
-  namespace, so a later block may use a client an earlier one opened;
+- the blocks of one page run in order and share state: Python blocks outside
+  content tabs share one namespace, so a later block may use a client an earlier
+  one opened;
 - an HTML comment on the line before a block changes that:
   ``<!-- example: skip reason="..." -->`` (not run; the reason is reported),
   ``<!-- example: expect-error -->`` (must fail, e.g. a spot-the-bug block);
@@ -14,7 +15,9 @@ Convention (also in README, "Writing course pages"):
   copy any one tab and run it;
 - a ``text`` block titled ``Output`` right after a runnable block (only blank
   lines between) is what that block printed; the harness compares it with the
-  live run (tests/docs/output.py says what may differ: times, IDs, ``...``).
+  live run (tests/docs/output.py says what may differ: times, IDs, ``...``), and
+  an example that prints must have one;
+- code other than Flux reads the bucket from INFLUXDB_V2_BUCKET; Flux names `labs`.
 """
 
 from __future__ import annotations
