@@ -124,6 +124,12 @@ def page_examples(path: Path, docs: Path = DOCS) -> list[Example]:
             mode = "check" if lang in CHECKED else (what or "run")
             if mode not in ("run", "skip", "expect-error", "check"):
                 raise ValueError(f"{path}:{i + 1}: unknown example marker {what!r}")
+            output = _output_after(lines, j)
+            if output is not None and lang not in ("python", "bash", "javascript"):
+                raise ValueError(
+                    f"{path}:{i + 1}: an Output block is compared only after a "
+                    "python, bash or javascript block"
+                )
             examples.append(
                 Example(
                     page=str(path.relative_to(docs)),
@@ -133,7 +139,7 @@ def page_examples(path: Path, docs: Path = DOCS) -> list[Example]:
                     mode=mode,
                     reason=reason,
                     tab=_tab(lines, i, indent),
-                    output=_output_after(lines, j),
+                    output=output,
                 )
             )
         i = j + 1

@@ -43,7 +43,7 @@ def _line_pattern(line: str) -> str:
             parts.append(r"[0-9a-f]{16}")
         else:
             parts.append(re.escape(token))
-    return "".join(parts) + r"[ \t]*\n"
+    return "".join(parts) + r"\n"  # both sides' lines have their trailing spaces removed
 
 
 def _clean(text: str) -> list[str]:

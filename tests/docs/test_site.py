@@ -168,12 +168,12 @@ MEASURE_DIAGRAMS = """() => {
   return [...document.querySelectorAll("div.mermaid")].map((host) => {
     const svg = host.shadowRoot && host.shadowRoot.querySelector("svg");
     const box = svg.viewBox.baseVal;
-    const scale = box && box.width ? svg.getBoundingClientRect().width / box.width : 1;
+    const width = svg.getBoundingClientRect().width;
+    const scale = box && box.width ? width / box.width : 1;
     const sizes = [...svg.querySelectorAll("text, foreignObject span, foreignObject p")]
       .filter((label) => label.textContent.trim())
       .map((label) => parseFloat(getComputedStyle(label).fontSize) * scale);
-    const width = Math.round(svg.getBoundingClientRect().width);
-    return {body, smallest: Math.min(...sizes), labels: sizes.length, width,
+    return {body, smallest: Math.min(...sizes), labels: sizes.length, width: Math.round(width),
             column: Math.round(host.getBoundingClientRect().width)};
   });
 }"""

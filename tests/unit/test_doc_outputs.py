@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.docs.examples import page_examples
 from tests.docs.output import mismatch
 
@@ -47,3 +49,10 @@ def test_an_output_block_belongs_to_the_block_before_it_and_tabs_are_named(tmp_p
         ("curl", None),
         ("", None),
     ]
+
+
+def test_an_output_block_after_flux_is_refused(tmp_path: Path):
+    page = tmp_path / "page.md"
+    page.write_text('```flux\nfrom(bucket: "labs")\n```\n\n```text title="Output"\n1\n```\n')
+    with pytest.raises(ValueError, match="Output block is compared only after"):
+        page_examples(page, tmp_path)
