@@ -19,7 +19,7 @@ import pytest
 import requests
 from influxdb_client import Point
 
-from grader.check import expect, expect_ok, points_of, seed, stored, until
+from grader.check import expect, expect_ok, points_of, seed, stored
 from grader.faults import WRITE, Fault, FaultProxy
 from grader.submission import Submission
 from influx_labs.services.toxiproxy import Toxiproxy
@@ -616,21 +616,21 @@ def test_batches_beat_a_request_per_line(submission, proxy, admin, sandbox, grad
     own line-per-request writer manages on the same server."""
     _warm(admin, sandbox)
     lines = _lines(20_000)
-    _replay(submission, proxy, [(0.0, line) for line in lines], 0.0, batch_size=5000)
+    # The buffer holds every line: with the default 10,000, a batch in flight plus a
+    # full queue drops the oldest lines whenever sending is slower than writing, as on
+    # a loaded machine, and dropping is the buffer check's business, not this one's.
+    stats = _replay(
+        submission,
+        proxy,
+        [(0.0, line) for line in lines],
+        0.0,
+        batch_size=5000,
+        buffer_limit=20_000,
+    )
     returned = time.monotonic()
     first = min((a for a, _, _ in _writes(proxy)), default=returned)
     seconds = max(returned - first, 1e-3)  # from its first request until close() returned
-    landed = 0
-
-    def all_landed() -> bool:
-        nonlocal landed
-        landed = len(_landed(admin, sandbox))
-        return landed == 20_000
-
-    # Read again for a few seconds while lines are missing: on a loaded machine a query
-    # right after the last 204 has been seen to count a few thousand lines short (no error
-    # answer, no dropped batch). Lost lines never show up; the rate keeps its timing.
-    until(all_landed, 5)
+    landed = len(_landed(admin, sandbox))
     baseline = _per_request_rate(proxy, sandbox)
     rate = landed / seconds
     grade.part(
@@ -639,7 +639,7 @@ def test_batches_beat_a_request_per_line(submission, proxy, admin, sandbox, grad
         landed == 20_000 and rate >= 10 * baseline,
         expected=f"20,000 lines stored at >= {10 * baseline:,.0f} lines/s "
         f"(one request per line, through the same proxy: {baseline:,.0f} lines/s)",
-        found=f"{landed:,} stored in {seconds:.2f} s: {rate:,.0f} lines/s"
+        found=f"{landed:,} stored in {seconds:.2f} s: {rate:,.0f} lines/s; stats {stats}"
         + "".join(
             f"; the server answered {a.status} {a.body[:200].decode(errors='replace')}"
             for a in proxy.answers
