@@ -174,21 +174,33 @@ class Sensors:
         readings of one series 400 ns apart every ``step_ns``, so times cut to microseconds
         merge them. Times of three values and of four make batches of whole times uneven."""
         lines, values = [], set()
+        first: dict[str, object] = {}
         for i in range(count):
             tags = (("sensor", f"s{(i // 2) % 3}"), ("site", SITES[(i // 2) % 2]))
             at = start_ns + (i // 2) * step_ns + (i % 2) * 400
-            fields = {
-                "temp": round(self.rng.uniform(-10, 35), 3),
-                "count": self.rng.randrange(10**12),
-                "ok": self.rng.random() < 0.5,
-                "note": self.rng.choice(['door "A" open', "ok", "c:\\logs"]),
-            }
+            fields = self._fields(unlike=first if i % 2 else {})
+            first = dict(fields)
             if i % 3 == 2:
                 del fields["note"]
             values |= {Value("env", tags, k, type(v).__name__, v, at) for k, v in fields.items()}
             head = "env" + "".join(f",{k}={_escape_tag(v)}" for k, v in tags)
             lines.append(f"{head} {','.join(f'{k}={_field(v)}' for k, v in fields.items())} {at}")
         return lines, values
+
+    def _fields(self, unlike: dict[str, object]) -> dict[str, object]:
+        """Random values of the four fields, each unlike the one in ``unlike``: the second
+        reading of a pair differs from the first in every field, so that times cut to
+        microseconds make two lines of one time, never the same line twice (which would
+        look like a line sent again)."""
+        while True:
+            fields = {
+                "temp": round(self.rng.uniform(-10, 35), 3),
+                "count": self.rng.randrange(10**12),
+                "ok": self.rng.random() < 0.5,
+                "note": self.rng.choice(['door "A" open', "ok", "c:\\logs"]),
+            }
+            if all(fields[k] != unlike.get(k) for k in fields):
+                return fields
 
     def write(self, lines: list[str], values: set[Value]) -> None:
         answer = requests.post(
