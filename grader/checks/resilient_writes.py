@@ -619,14 +619,8 @@ def test_batches_beat_a_request_per_line(submission, proxy, admin, sandbox, grad
     # The buffer holds every line: with the default 10,000, a batch in flight plus a
     # full queue drops the oldest lines whenever sending is slower than writing, as on
     # a loaded machine, and dropping is the buffer check's business, not this one's.
-    stats = _replay(
-        submission,
-        proxy,
-        [(0.0, line) for line in lines],
-        0.0,
-        batch_size=5000,
-        buffer_limit=20_000,
-    )
+    schedule = [(0.0, line) for line in lines]
+    stats = _replay(submission, proxy, schedule, 0.0, batch_size=5000, buffer_limit=20_000)
     returned = time.monotonic()
     first = min((a for a, _, _ in _writes(proxy)), default=returned)
     seconds = max(returned - first, 1e-3)  # from its first request until close() returned
