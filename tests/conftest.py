@@ -28,7 +28,7 @@ def native_binaries() -> None:
 
 def xdist_scope(nodeid: str) -> str:
     """Which tests pytest-xdist must run on one worker, in order (``./course test`` runs
-    three): the Docker tests share the engine and count its objects, a site page's
+    two): the Docker tests share the engine and count its objects, a site page's
     examples share one namespace, the site tests one build. Any other test is its own
     scope, sent to whichever worker is free."""
     path, _, name = nodeid.partition("::")
