@@ -29,6 +29,9 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 RUN = {"python", "flux", "bash", "javascript"}
 CHECKED = {"csharp"}
+# What an Output block may follow: a Flux query prints nothing; its tables are the
+# Data Explorer's to show.
+PRINTING = RUN - {"flux"}
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)(?P<rest>.*)$")
 _TAB = re.compile(r'^(?P<indent>[ \t]*)===\+?\s+"(?P<label>[^"]*)"')
@@ -125,10 +128,10 @@ def page_examples(path: Path, docs: Path = DOCS) -> list[Example]:
             if mode not in ("run", "skip", "expect-error", "check"):
                 raise ValueError(f"{path}:{i + 1}: unknown example marker {what!r}")
             output = _output_after(lines, j)
-            if output is not None and lang not in ("python", "bash", "javascript"):
+            if output is not None and lang not in PRINTING:
                 raise ValueError(
                     f"{path}:{i + 1}: an Output block is compared only after a "
-                    "python, bash or javascript block"
+                    f"{', '.join(sorted(PRINTING))} block"
                 )
             examples.append(
                 Example(

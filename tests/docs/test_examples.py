@@ -31,7 +31,7 @@ from influxdb_client import InfluxDBClient
 from grader.sandbox import Sandbox, SandboxFactory
 from influx_labs.examples import seed
 
-from .examples import Example, all_examples
+from .examples import PRINTING, Example, all_examples
 from .output import mismatch
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -129,7 +129,7 @@ def _flux(example: Example, run: PageRun) -> str:
         code = "\n".join(lines)
     with InfluxDBClient(url=box.url, token=box.token, org=box.org, timeout=30_000) as client:
         client.query_api().query(code, org=box.org)
-    return ""  # a query prints nothing; its tables are the Data Explorer's to show
+    return ""  # a query prints nothing (see PRINTING)
 
 
 def _process(argv: list[str], example: Example, run: PageRun, cwd: Path) -> str:
@@ -184,8 +184,7 @@ def test_example(example: Example, pages, monkeypatch):
     else:
         if example.mode == "expect-error":
             pytest.fail(f"{example.id} is marked expect-error but ran without an error")
-    # A Flux block's tables and errors are the Data Explorer's to show, not printed output.
-    if example.output is None and example.lang != "flux" and printed.strip():
+    if example.output is None and example.lang in PRINTING and printed.strip():
         pytest.fail(
             f"{example.id} prints, but the page shows no Output block after it; "
             f"it printed:\n{printed[-3000:]}",
